@@ -1,0 +1,8 @@
+// After tsc: make the CLI entry executable and copy SQL migrations next to the compiled stores.
+import { chmodSync, cpSync, existsSync } from 'node:fs';
+const root = new URL('../', import.meta.url);
+chmodSync(new URL('dist/src/cli/main.js', root), 0o755);
+for (const dialect of ['sqlite', 'postgres']) {
+  const from = new URL(`src/store/${dialect}/migrations/`, root);
+  if (existsSync(from)) cpSync(from, new URL(`dist/src/store/${dialect}/migrations/`, root), { recursive: true });
+}

@@ -1,0 +1,75 @@
+/**
+ * The Executor plugin interface. Built-in executors are registered exactly as a
+ * third-party one is: a module whose default export is an ExecutorFactory.
+ *
+ * The scheduler owns the database; an executor never touches it. Everything an executor
+ * needs from the scheduler side (XCom values) comes through `taskApi`, and everything it
+ * learns (started, heartbeats, finished) goes out through `onEvent`.
+ */
+import type { Isolation } from '../dag/types.js';
+import type { ResourceUsage, SerializedError, TaskOutcome, TaskWork } from '../protocol/messages.js';
+
+export type { TaskWork } from '../protocol/messages.js';
+
+/** Answers runners' requests; built once per scheduler or per `dags test` run. */
+export interface TaskApi {
+  /** The XCom (return value) of `taskId` in the given run; undefined when it has none. */
+  xcom(dagId: string, runId: string, taskId: string): Promise<unknown>;
+}
+
+export type ExecutorEvent =
+  | { type: 'started'; key: string; isolation: Isolation; pid: number | null; threadId: number | null; at: number }
+  /** Batched: every task the supervisor still sees alive, once per heartbeat interval. */
+  | { type: 'heartbeat'; keys: string[]; at: number }
+  /** A task called ctx.heartbeat(). */
+  | { type: 'task-heartbeat'; key: string; details?: unknown; at: number }
+  | {
+      type: 'finished';
+      key: string;
+      outcome: TaskOutcome;
+      /** ctx.fail(), or a fault that must not be retried. */
+      noRetry: boolean;
+      value?: unknown;
+      error: SerializedError | null;
+      exitCode: number | null;
+      signal: string | null;
+      usage: ResourceUsage;
+      durationMs: number;
+      at: number;
+    };
+
+export interface ExecutorOptions {
+  /** How many tasks may run at once across all isolations. */
+  parallelism: number;
+  /** Isolation for tasks that name none. */
+  defaultIsolation: Isolation;
+  taskApi: TaskApi;
+  onEvent: (event: ExecutorEvent) => void;
+  /** Folder for per-try log files; the executor creates it. */
+  logDir: string;
+  /** How often the supervisor reports liveness of running tasks. */
+  heartbeatIntervalMs?: number;
+  /** Recycle a worker after this many tasks. */
+  maxTasksPerWorker?: number;
+  /** Recycle a worker whose memory passes this many bytes (heap for threads, RSS for processes). */
+  maxWorkerMemoryBytes?: number;
+  /** Time between the AbortSignal and a forced kill at timeout or cancel. */
+  killGraceMs?: number;
+  /** Extra options for a third-party executor, passed through untouched. */
+  extra?: Record<string, unknown>;
+}
+
+export interface Executor {
+  readonly name: string;
+  /** Pre-warms workers; resolves when the executor can accept work. */
+  start(): Promise<void>;
+  /** Hands over one try. Throws when freeSlots() is 0: callers respect backpressure. */
+  submit(work: TaskWork): void;
+  freeSlots(): number;
+  /** Stops a running try: AbortSignal first, then after the grace period a kill. */
+  cancel(key: string, reason: string): void;
+  /** Stops taking work, lets running tasks finish for up to drainMs, then kills the rest. */
+  stop(options?: { drainMs?: number }): Promise<void>;
+}
+
+export type ExecutorFactory = (options: ExecutorOptions) => Executor;

@@ -1,0 +1,80 @@
+/**
+ * The supervisor <-> runner protocol. One set of messages for every transport: a
+ * MessagePort (thread), the IPC channel of a pre-forked child (process) or of a spawned
+ * one (spawn). Every kiln message carries the marker `__kiln: 1` so that messages of the
+ * pool libraries and of user code pass through untouched.
+ */
+import type { Isolation } from '../dag/types.js';
+
+/** Everything a runner needs to run one try of one task. Plain JSON. */
+export interface TaskWork {
+  /** Unique per try: `${dagId}/${runId}/${taskId}/${tryNumber}`. */
+  key: string;
+  dagId: string;
+  runId: string;
+  taskId: string;
+  tryNumber: number;
+  maxTries: number;
+  /** Absolute path of the DAG file. */
+  dagFile: string;
+  /** Content hash of the DAG file; the runner's module cache is keyed by file + version. */
+  dagVersion: string;
+  params: Record<string, unknown>;
+  isolation: Isolation;
+  timeoutMs: number | null;
+  heartbeatTimeoutMs: number | null;
+  /** Names of environment variables the task may see (process and spawn). */
+  env: string[];
+  /** Per-try log file (stdout, stderr and ctx.log), or null to not capture. */
+  logFile: string | null;
+}
+
+export interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string;
+  code?: string;
+}
+
+export interface ResourceUsage {
+  peakRssBytes: number | null;
+  cpuMs: number | null;
+}
+
+export type TaskOutcome = 'success' | 'failed' | 'skipped';
+
+/** What a runner reports when a task function returns, throws, skips or fails. */
+export interface TaskResult {
+  outcome: TaskOutcome;
+  /** The return value (success only), already checked to be JSON-serializable. */
+  value?: unknown;
+  error?: SerializedError;
+  /** ctx.fail(): fail without retry. */
+  noRetry?: boolean;
+  /** Figures the runner can measure itself (heap, CPU of its thread). */
+  usage?: ResourceUsage;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+// Runner -> supervisor
+export type RunnerMessage =
+  | { __kiln: 1; type: 'started'; key: string; pid: number; threadId: number }
+  | { __kiln: 1; type: 'heartbeat'; key: string; details?: unknown }
+  | { __kiln: 1; type: 'log'; key: string; level: LogLevel; line: string }
+  | { __kiln: 1; type: 'xcom-pull'; key: string; requestId: number; taskId: string }
+  | { __kiln: 1; type: 'finished'; key: string; result: TaskResult };
+
+// Supervisor -> runner
+export type SupervisorMessage =
+  | { __kiln: 1; type: 'run'; work: TaskWork }
+  | { __kiln: 1; type: 'xcom-value'; requestId: number; value?: unknown; error?: SerializedError }
+  | { __kiln: 1; type: 'cancel'; key: string; reason: string };
+
+export function isKilnMessage(value: unknown): value is RunnerMessage | SupervisorMessage {
+  return typeof value === 'object' && value !== null && (value as { __kiln?: unknown }).__kiln === 1;
+}
+
+export function taskKey(dagId: string, runId: string, taskId: string, tryNumber: number): string {
+  return `${dagId}/${runId}/${taskId}/${tryNumber}`;
+}
