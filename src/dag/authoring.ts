@@ -68,7 +68,8 @@ export function dag(options: DagOptions, build: (d: DagBuilder) => void): Dag {
       for (const key of Object.keys(taskOptions)) if (!TASK_OPTION_KEYS.has(key)) failTask(key, 'is not a task option');
       const own = resolveTaskOptions(taskOptions, failTask);
       const merged: ResolvedTaskOptions = { ...defaultsResolved, ...pickDefined(own, taskOptions), upstream: own.upstream };
-      tasks.set(taskId, { taskId, fn, ...merged });
+      // Own copy of env: defaults would otherwise hand every task the same array.
+      tasks.set(taskId, { taskId, fn, ...merged, env: [...merged.env] });
       return Object.freeze({ taskId });
     },
     chain(...steps) {
@@ -78,8 +79,10 @@ export function dag(options: DagOptions, build: (d: DagBuilder) => void): Dag {
   };
   build(builder);
   for (const [from, to] of extraEdges) {
-    const task = tasks.get(to);
-    if (!task) throw new DagValidationError(`DAG '${dagId}': chain() names unknown task '${to}'`, { dagId, taskId: to });
+    for (const id of [from, to]) {
+      if (!tasks.has(id)) throw new DagValidationError(`DAG '${dagId}': chain() names unknown task '${id}'`, { dagId, taskId: id });
+    }
+    const task = tasks.get(to)!;
     if (!task.upstream.includes(from)) task.upstream.push(from);
   }
   validateGraph(dagId, tasks);
@@ -106,6 +109,7 @@ function checkDagOptions(o: DagOptions, fail: Fail): void {
   if (o.tags !== undefined && !(Array.isArray(o.tags) && o.tags.every((t) => typeof t === 'string'))) fail('tags', 'must be an array of strings');
   if (o.defaults !== undefined && (o.defaults === null || typeof o.defaults !== 'object')) fail('defaults', 'must be an object of task options');
   if (o.defaults && 'upstream' in o.defaults) fail('defaults.upstream', 'cannot be a default');
+  if (o.defaults) for (const key of Object.keys(o.defaults)) if (!TASK_OPTION_KEYS.has(key)) fail(`defaults.${key}`, 'is not a task option');
 }
 
 const BASE_DEFAULTS: Omit<ResolvedTaskOptions, 'upstream'> = {
