@@ -1,0 +1,76 @@
+/**
+ * Wiring: builds the execution context (store, executor, run engine) once per `dags test`
+ * run or per scheduler, never per task. app/ may import anything; only cli/, the public
+ * index and bench/ import app/.
+ */
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { KilnConfig } from '../config/load.js';
+import type { Isolation } from '../dag/types.js';
+import { resolveExecutor } from '../executor/registry.js';
+import type { Executor, ExecutorEvent } from '../executor/types.js';
+import { RunEngine, type RunEngineOptions } from '../scheduler/run-engine.js';
+import { createStore } from '../store/index.js';
+import type { Store } from '../store/types.js';
+
+export interface KilnContext {
+  config: KilnConfig;
+  store: Store;
+  executor: Executor;
+  engine: RunEngine;
+  schedulerId: string;
+  close(options?: { drainMs?: number }): Promise<void>;
+}
+
+export interface OpenContextOptions {
+  /** Engine callbacks (progress, run finished, stale runs). */
+  engine?: Pick<RunEngineOptions, 'onTaskChange' | 'onRunFinished' | 'onRunStale' | 'onError' | 'poolSlots'>;
+  /** An already open store to reuse (the benchmark's per-task variant, tests). */
+  store?: Store;
+}
+
+export async function openKilnContext(config: KilnConfig, options: OpenContextOptions = {}): Promise<KilnContext> {
+  const store = options.store ?? (await createStore(config.databaseUrl));
+  try {
+    if (!options.store) await store.migrate();
+    const { factory, defaultIsolation } = await resolveExecutor(config.executor);
+    const isolation: Isolation = defaultIsolation ?? config.defaultIsolation;
+    const schedulerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    // The executor and the engine refer to each other: events flow executor -> engine, XCom
+    // pulls flow executor -> engine.taskApi. Bind through closures once both exist.
+    let engine: RunEngine | undefined;
+    const executor = factory({
+      parallelism: config.parallelism,
+      defaultIsolation: isolation,
+      taskApi: { xcom: (dagId, runId, taskId) => engine!.taskApi.xcom(dagId, runId, taskId) },
+      onEvent: (event: ExecutorEvent) => engine?.onExecutorEvent(event),
+      logDir: config.logsFolder,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      maxTasksPerWorker: config.maxTasksPerWorker,
+      maxWorkerMemoryBytes: config.maxWorkerMemoryBytes,
+      killGraceMs: config.killGraceMs,
+    });
+    engine = new RunEngine({ store, executor, schedulerId, logsFolder: config.logsFolder, defaultIsolation: isolation, ...options.engine });
+    await executor.start();
+    const ctx: KilnContext = {
+      config,
+      store,
+      executor,
+      engine,
+      schedulerId,
+      async close(closeOptions = {}) {
+        engine!.close();
+        try {
+          await executor.stop({ drainMs: closeOptions.drainMs ?? 0 });
+          await engine!.whenIdle();
+        } finally {
+          if (!options.store) await store.close();
+        }
+      },
+    };
+    return ctx;
+  } catch (err) {
+    if (!options.store) await store.close().catch(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,81 @@
+import type { Command } from 'commander';
+import { runDagTest } from '../../app/dags-test.js';
+import { parseDagFolder } from '../../app/dag-files.js';
+import { createStore } from '../../store/index.js';
+import { configFrom, type GlobalOptions } from '../config-flags.js';
+import { LiveView } from '../live-view.js';
+import { EXIT, formatBytes, formatMs, formatTable, printJson } from '../output.js';
+import { parseParams } from '../params.js';
+
+export function registerDagCommands(program: Command, run: (action: () => Promise<number>) => Promise<void>): void {
+  const dags = program.command('dags').description('work with DAGs');
+
+  dags
+    .command('test')
+    .description('run one DAG to completion in this process (no scheduler daemon)')
+    .argument('<file-or-dag-id>', 'a DAG file, or the id of a DAG in the DAG folder')
+    .option('--executor <name>', 'thread | process | spawn | local, or a module path exporting an executor factory')
+    .option('--params <json>', 'run parameters as a JSON object')
+    .option('--run-id <id>', 'run id (default manual__<timestamp>)')
+    .option('--json', 'print the result as JSON')
+    .action((target: string, opts: { executor?: string; params?: string; runId?: string; json?: boolean }, cmd: Command) =>
+      run(async () => {
+        const params = parseParams(opts.params);
+        const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>(), { executor: opts.executor });
+        const view = opts.json ? null : new LiveView();
+        const report = await runDagTest(config, target, { params, runId: opts.runId, onTaskChange: (ti, all) => view?.update(ti, all) });
+        view?.done();
+        if (opts.json) printJson(report);
+        else {
+          process.stdout.write(
+            formatTable(
+              ['task', 'state', 'tries', 'duration', 'isolation', 'exit', 'signal', 'peak rss', 'cpu', 'error'],
+              report.tasks.map((t) => [t.taskId, t.state, t.tries, formatMs(t.durationMs), t.isolation, t.exitCode, t.signal, formatBytes(t.peakRssBytes), formatMs(t.cpuMs), t.error ? t.error.split('\n')[0]!.slice(0, 80) : null]),
+            ),
+          );
+          process.stdout.write(`\nDAG ${report.dagId} run ${report.runId}: ${report.state} in ${formatMs(report.durationMs)}\n`);
+        }
+        return report.state === 'success' ? EXIT.ok : EXIT.failed;
+      }),
+    );
+
+  dags
+    .command('list')
+    .description('list the DAGs in the DAG folder, and the files that failed to import')
+    .option('--json', 'print as JSON')
+    .action((opts: { json?: boolean }, cmd: Command) =>
+      run(async () => {
+        const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>());
+        const parsed = await parseDagFolder(config.dagsFolder, config.parseTimeoutMs);
+        const doc = {
+          dags: parsed.filter((p) => p.dag).map((p) => ({ dagId: p.dag!.dagId, file: p.file, tasks: p.dag!.tasks.length, schedule: p.dag!.schedule })),
+          importErrors: parsed.filter((p) => p.error).map((p) => ({ file: p.file, error: p.error! })),
+        };
+        await recordParse(config.databaseUrl, parsed).catch(() => {});
+        if (opts.json) printJson(doc);
+        else {
+          process.stdout.write(doc.dags.length > 0 ? formatTable(['dag', 'tasks', 'schedule', 'file'], doc.dags.map((d) => [d.dagId, d.tasks, d.schedule ?? 'manual', d.file])) : `no DAGs in ${config.dagsFolder}\n`);
+          if (doc.importErrors.length > 0) process.stdout.write(`\nimport errors:\n${doc.importErrors.map((e) => `  ${e.error}`).join('\n')}\n`);
+        }
+        return EXIT.ok;
+      }),
+    );
+}
+
+/** `dags list` also refreshes what the store knows, when a store already exists. */
+async function recordParse(databaseUrl: string, parsed: Awaited<ReturnType<typeof parseDagFolder>>): Promise<void> {
+  if (!databaseUrl.startsWith('postgres') && !(await import('node:fs')).existsSync(databaseUrl.replace(/^(sqlite|file):(\/\/)?/, ''))) return;
+  const store = await createStore(databaseUrl);
+  try {
+    await store.migrate();
+    const now = Date.now();
+    for (const p of parsed) {
+      if (p.dag && p.version) {
+        await store.upsertDag({ dagId: p.dag.dagId, file: p.file, version: p.version, serialized: p.dag });
+        await store.clearImportError(p.file);
+      } else if (p.error) await store.setImportError(p.file, p.error, now);
+    }
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { registerDagCommands } from './commands/dags.js';
+import { registerDbCommands } from './commands/db.js';
+import { EXIT, reportError } from './output.js';
+
+const program = new Command('kiln')
+  .description('kiln: a fast, supervised DAG scheduler and task executor for Node.js')
+  .option('--config <file>', 'config file (default: kiln.config.{ts,js,json} in the current folder)')
+  .option('--dags-folder <dir>', 'DAG folder (env KILN_DAGS_FOLDER, default ./dags)')
+  .option('--database <url>', 'database URL (env KILN_DATABASE_URL, default sqlite .kiln/kiln.db)')
+  .option('--parallelism <n>', 'tasks running at once (env KILN_PARALLELISM)')
+  .exitOverride()
+  .configureOutput({ outputError: (str, write) => write(`kiln: ${str.replace(/^error: /, '')}`) });
+
+/** Runs a command's action and turns its outcome into the process exit code. */
+async function run(action: () => Promise<number>): Promise<void> {
+  let code: number;
+  try {
+    code = await action();
+  } catch (err) {
+    code = reportError(err);
+  }
+  process.exitCode = code;
+}
+
+registerDagCommands(program, run);
+registerDbCommands(program, run);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  else process.exitCode = reportError(err);
+}

@@ -1,0 +1,80 @@
+import { ISOLATIONS, type Isolation } from '../dag/types.js';
+import { parseDurationMs } from '../dag/duration.js';
+import { ConfigError } from '../errors.js';
+
+/** kiln's settings after defaults are filled in: what every other module reads. */
+export interface KilnConfig {
+  /** Where DAG files live. */
+  dagsFolder: string;
+  /** `sqlite:<path>`, a file path, or `postgres://...`. */
+  databaseUrl: string;
+  /** Built-in executor name (thread | process | spawn | local) or a module path. */
+  executor: string;
+  /** Tasks running at once in one executor. */
+  parallelism: number;
+  /** Isolation for tasks that name none. */
+  defaultIsolation: Isolation;
+  /** kiln's own state folder: SQLite file, logs. */
+  homeDir: string;
+  logsFolder: string;
+  heartbeatIntervalMs: number;
+  /** A running task with no heartbeat for this long is a zombie. */
+  zombieTimeoutMs: number;
+  /** A task queued for this long without starting is queued again. */
+  queuedTimeoutMs: number;
+  /** The scheduler loop interval (time-based work only; readiness is event-driven). */
+  schedulerIntervalMs: number;
+  /** How often the scheduler re-reads the DAG folder. */
+  dagDirListIntervalMs: number;
+  /** Time limit for importing one batch of DAG files. */
+  parseTimeoutMs: number;
+  maxTasksPerWorker: number;
+  maxWorkerMemoryBytes: number;
+  killGraceMs: number;
+}
+
+/** One entry per setting: its environment variable and how to read a raw value. */
+type Reader<T> = (raw: unknown, name: string) => T;
+
+const str: Reader<string> = (raw, name) => {
+  if (typeof raw !== 'string' || raw.length === 0) throw new ConfigError(`${name} must be a non-empty string, got ${JSON.stringify(raw)}`);
+  return raw;
+};
+const positiveInt: Reader<number> = (raw, name) => {
+  const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw new ConfigError(`${name} must be an integer >= 1, got ${JSON.stringify(raw)}`);
+  return n;
+};
+const duration: Reader<number> = (raw, name) => {
+  const ms = parseDurationMs(typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw);
+  if (ms === undefined || ms <= 0) throw new ConfigError(`${name} must be milliseconds or a duration like '30s', got ${JSON.stringify(raw)}`);
+  return ms;
+};
+const isolation: Reader<Isolation> = (raw, name) => {
+  if (!(ISOLATIONS as readonly unknown[]).includes(raw)) throw new ConfigError(`${name} must be one of ${ISOLATIONS.join(', ')}, got ${JSON.stringify(raw)}`);
+  return raw as Isolation;
+};
+
+interface Setting<K extends keyof KilnConfig> {
+  env: string;
+  read: Reader<KilnConfig[K]>;
+}
+
+export const SETTINGS: { [K in keyof KilnConfig]: Setting<K> } = {
+  dagsFolder: { env: 'KILN_DAGS_FOLDER', read: str },
+  databaseUrl: { env: 'KILN_DATABASE_URL', read: str },
+  executor: { env: 'KILN_EXECUTOR', read: str },
+  parallelism: { env: 'KILN_PARALLELISM', read: positiveInt },
+  defaultIsolation: { env: 'KILN_DEFAULT_ISOLATION', read: isolation },
+  homeDir: { env: 'KILN_HOME', read: str },
+  logsFolder: { env: 'KILN_LOGS_FOLDER', read: str },
+  heartbeatIntervalMs: { env: 'KILN_HEARTBEAT_INTERVAL', read: duration },
+  zombieTimeoutMs: { env: 'KILN_ZOMBIE_TIMEOUT', read: duration },
+  queuedTimeoutMs: { env: 'KILN_QUEUED_TIMEOUT', read: duration },
+  schedulerIntervalMs: { env: 'KILN_SCHEDULER_INTERVAL', read: duration },
+  dagDirListIntervalMs: { env: 'KILN_DAG_DIR_LIST_INTERVAL', read: duration },
+  parseTimeoutMs: { env: 'KILN_PARSE_TIMEOUT', read: duration },
+  maxTasksPerWorker: { env: 'KILN_MAX_TASKS_PER_WORKER', read: positiveInt },
+  maxWorkerMemoryBytes: { env: 'KILN_MAX_WORKER_MEMORY_BYTES', read: positiveInt },
+  killGraceMs: { env: 'KILN_KILL_GRACE', read: duration },
+};

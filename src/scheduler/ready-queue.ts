@@ -1,0 +1,68 @@
+import type { RunState } from './run-state.js';
+
+interface Entry {
+  run: RunState;
+  taskId: string;
+  priority: number;
+  seq: number;
+}
+
+/**
+ * Task instances that may run, highest priorityWeight first, first come first served
+ * within a priority. Entries blocked by a run or pool limit stay in place.
+ */
+export class ReadyQueue {
+  private entries: Entry[] = [];
+  private seq = 0;
+  private members = new Set<string>();
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  push(run: RunState, taskId: string, priority: number): void {
+    const id = `${run.key}\u0000${taskId}`;
+    if (this.members.has(id)) return;
+    this.members.add(id);
+    const entry = { run, taskId, priority, seq: this.seq++ };
+    // Binary search for the first entry with lower priority: stable among equals.
+    let lo = 0;
+    let hi = this.entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.entries[mid]!.priority >= priority) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === this.entries.length) this.entries.push(entry);
+    else this.entries.splice(lo, 0, entry);
+  }
+
+  remove(run: RunState, taskId: string): void {
+    const id = `${run.key}\u0000${taskId}`;
+    if (!this.members.delete(id)) return;
+    this.entries = this.entries.filter((e) => !(e.run === run && e.taskId === taskId));
+  }
+
+  removeRun(run: RunState): void {
+    if (!this.entries.some((e) => e.run === run)) return;
+    this.entries = this.entries.filter((e) => {
+      if (e.run !== run) return true;
+      this.members.delete(`${run.key}\u0000${e.taskId}`);
+      return false;
+    });
+  }
+
+  /** Visits entries in order; the visitor keeps, drops, or stops at each. */
+  drain(visit: (run: RunState, taskId: string) => 'keep' | 'drop' | 'stop'): void {
+    const kept: Entry[] = [];
+    let i = 0;
+    for (; i < this.entries.length; i++) {
+      const e = this.entries[i]!;
+      const verdict = visit(e.run, e.taskId);
+      if (verdict === 'stop') break;
+      if (verdict === 'keep') kept.push(e);
+      else this.members.delete(`${e.run.key}\u0000${e.taskId}`);
+    }
+    this.entries = i === 0 && kept.length === 0 ? this.entries : kept.concat(this.entries.slice(i));
+  }
+}

@@ -1,0 +1,430 @@
+/**
+ * The run engine drives DAG runs held in memory: it decides readiness per event, hands
+ * ready task instances to the executor, and persists every change. Used by `kiln dags
+ * test` (one run) and by the scheduler service (the runs it has claimed).
+ *
+ * The flow, one "flush" at a time (never two at once):
+ *   executor events / retry timers  -> update rows in memory, decide downstream at once
+ *   dispatch()                      -> ready task instances become queued (try + 1) while
+ *                                      the executor, the run and the pools have room
+ *   store.write(batch)              -> all of it in ONE transaction, compare-and-set
+ *   executor.submit(work)           -> only after the queued rows are committed, so a
+ *                                      crash can never leave a task running that the
+ *                                      database does not know is queued
+ * Events that arrive during a flush are applied in memory and go out with the next one.
+ */
+import { join } from 'node:path';
+import { retryDelayMs } from '../dag/retry.js';
+import type { Isolation, TiState } from '../dag/types.js';
+import { KilnError } from '../errors.js';
+import type { Executor, ExecutorEvent, TaskApi } from '../executor/types.js';
+import type { TaskWork } from '../protocol/messages.js';
+import type { RunWrite, Store, TiRow, TiWrite, WriteBatch, XcomWrite } from '../store/types.js';
+import { ReadyQueue } from './ready-queue.js';
+import { isActive, isFinished, runKey, RunState } from './run-state.js';
+
+export interface RunEngineOptions {
+  store: Store;
+  executor: Executor;
+  schedulerId: string;
+  logsFolder: string;
+  defaultIsolation: Isolation;
+  /** Slots per pool name; a pool not listed is unlimited. */
+  poolSlots?: ReadonlyMap<string, number>;
+  now?: () => number;
+  /** Called after a change to a task instance was committed. */
+  onTaskChange?: (run: RunState, ti: TiRow) => void;
+  onRunFinished?: (run: RunState) => void;
+  /** The store rejected a write for this run: it changed under us (cleared, taken over). */
+  onRunStale?: (run: RunState) => void;
+  onError?: (err: unknown) => void;
+}
+
+interface Pending {
+  tis: Map<string, { write: TiWrite; run: RunState }>;
+  runs: RunWrite[];
+  xcoms: XcomWrite[];
+  heartbeats: Array<{ dagId: string; runId: string; taskId: string; tryNumber: number }>;
+  heartbeatAt: number;
+  works: Array<{ work: TaskWork; run: RunState }>;
+  finishedRuns: RunState[];
+}
+
+const emptyPending = (): Pending => ({ tis: new Map(), runs: [], xcoms: [], heartbeats: [], heartbeatAt: 0, works: [], finishedRuns: [] });
+
+export class RunEngine {
+  private readonly runs = new Map<string, RunState>();
+  /** Try key (`dag/run/task/try`) -> the run and task it belongs to, while the try is active. */
+  private readonly tries = new Map<string, { run: RunState; taskId: string }>();
+  private readonly ready = new ReadyQueue();
+  private readonly retryTimes = new Map<string, { run: RunState; taskId: string; at: number }>();
+  private readonly poolUsed = new Map<string, number>();
+  private pending = emptyPending();
+  private flushing = false;
+  private flushAgain = false;
+  private flushScheduled = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private readonly idleWaiters: Array<() => void> = [];
+  private readonly runWaiters = new Map<string, Array<{ resolve: (run: RunState) => void; reject: (err: unknown) => void }>>();
+  private readonly now: () => number;
+
+  /** Answers runners' XCom pulls: from memory for runs held here, else from the store. */
+  readonly taskApi: TaskApi = {
+    xcom: async (dagId, runId, taskId) => {
+      const run = this.runs.get(runKey(dagId, runId));
+      if (run?.xcoms.has(taskId)) return run.xcoms.get(taskId);
+      return this.options.store.getXcom({ dagId, runId, taskId });
+    },
+  };
+
+  constructor(private readonly options: RunEngineOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  get runCount(): number {
+    return this.runs.size;
+  }
+
+  hasRun(dagId: string, runId: string): boolean {
+    return this.runs.has(runKey(dagId, runId));
+  }
+
+  /**
+   * Takes a run into memory and starts driving it. Task instances left queued or running
+   * by an executor that is gone (a previous scheduler or a crash) are reset to scheduled:
+   * their next try gets a new try number, so a late event of the old try changes nothing.
+   */
+  adopt(state: RunState): void {
+    this.runs.set(state.key, state);
+    const now = this.now();
+    if (state.run.state === 'queued') {
+      state.run = { ...state.run, state: 'running', startedAt: now };
+      this.pending.runs.push({ dagId: state.run.dagId, runId: state.run.runId, expectStates: ['queued'], set: { state: 'running', startedAt: now } });
+    }
+    for (const ti of [...state.tis.values()]) {
+      if (isActive(ti.state)) this.setTi(state, { ...ti, state: 'scheduled', pid: null, queuedBy: null }, [ti.state]);
+      else if (ti.state === 'up_for_retry') this.armRetry(state, ti);
+    }
+    for (const ti of state.tis.values()) {
+      if (ti.state === 'none' || ti.state === 'scheduled') this.evaluate(state, ti.taskId);
+    }
+    this.checkRunDone(state);
+    this.requestFlush();
+  }
+
+  /** Forgets a run (lost claim, stale): its running tries are left to whoever owns it now. */
+  release(state: RunState): void {
+    this.runs.delete(state.key);
+    this.ready.removeRun(state);
+    for (const [key, entry] of this.tries) if (entry.run === state) this.tries.delete(key);
+    for (const [key, entry] of this.retryTimes) if (entry.run === state) this.retryTimes.delete(key);
+  }
+
+  onExecutorEvent = (event: ExecutorEvent): void => {
+    try {
+      this.applyEvent(event);
+    } catch (err) {
+      this.options.onError?.(err);
+    }
+    this.requestFlush();
+  };
+
+  /** Re-checks pools/executor room (e.g. after pool sizes changed) and flushes. */
+  poke(): void {
+    this.requestFlush();
+  }
+
+  /** Resolves when nothing is pending: no writes, no flush in progress (ready tasks blocked by a limit may remain). */
+  whenIdle(): Promise<void> {
+    if (!this.flushing && !this.flushScheduled && this.isPendingEmpty()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Resolves when the run reaches success or failed; rejects if it goes stale or the engine fails. */
+  whenRunFinished(run: RunState): Promise<RunState> {
+    if (run.stale) return Promise.reject(staleError(run));
+    if (!this.runs.has(run.key) && (run.run.state === 'success' || run.run.state === 'failed')) return Promise.resolve(run);
+    return new Promise((resolve, reject) => {
+      const list = this.runWaiters.get(run.key) ?? [];
+      list.push({ resolve, reject });
+      this.runWaiters.set(run.key, list);
+    });
+  }
+
+  close(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  // ---- events ----------------------------------------------------------------------
+
+  private applyEvent(event: ExecutorEvent): void {
+    if (event.type === 'heartbeat') {
+      for (const key of event.keys) {
+        const entry = this.tries.get(key);
+        if (!entry) continue;
+        const ti = entry.run.tis.get(entry.taskId)!;
+        this.pending.heartbeats.push({ dagId: ti.dagId, runId: ti.runId, taskId: ti.taskId, tryNumber: ti.tryNumber });
+        ti.lastHeartbeatAt = event.at;
+      }
+      this.pending.heartbeatAt = event.at;
+      return;
+    }
+    const entry = this.tries.get(event.key);
+    if (!entry) return; // a stale try, or a run we no longer hold
+    const { run, taskId } = entry;
+    const ti = run.tis.get(taskId)!;
+    if (event.type === 'task-heartbeat') {
+      ti.lastHeartbeatAt = event.at;
+      this.pending.heartbeats.push({ dagId: ti.dagId, runId: ti.runId, taskId, tryNumber: ti.tryNumber });
+      this.pending.heartbeatAt = event.at;
+      return;
+    }
+    if (event.type === 'started') {
+      if (ti.state !== 'queued') return;
+      this.setTi(run, { ...ti, state: 'running', startedAt: event.at, pid: event.pid, isolation: event.isolation, lastHeartbeatAt: event.at }, ['queued']);
+      return;
+    }
+    // finished
+    this.tries.delete(event.key);
+    if (!isActive(ti.state)) return;
+    const task = run.tasks.get(taskId)!;
+    let state: TiState;
+    let nextRetryAt: number | null = null;
+    if (event.outcome === 'success') state = 'success';
+    else if (event.outcome === 'skipped') state = 'skipped';
+    else if (!event.noRetry && ti.tryNumber < ti.maxTries) {
+      state = 'up_for_retry';
+      nextRetryAt = event.at + retryDelayMs(task, ti.tryNumber, `${ti.dagId}/${ti.runId}/${taskId}`);
+    } else state = 'failed';
+    const startedAt = ti.startedAt ?? event.at - event.durationMs;
+    const next: TiRow = {
+      ...ti, state, nextRetryAt, endedAt: event.at, startedAt, durationMs: event.durationMs,
+      exitCode: event.exitCode, signal: event.signal, peakRssBytes: event.usage.peakRssBytes, cpuMs: event.usage.cpuMs,
+      error: event.error ? (event.error.code ? `${event.error.code}: ${event.error.message}` : event.error.message) : null,
+    };
+    this.setTi(run, next, [ti.state]);
+    this.releaseSlots(run, ti);
+    if (state === 'success' && event.value !== undefined) {
+      run.xcoms.set(taskId, event.value);
+      this.pending.xcoms.push({ dagId: ti.dagId, runId: ti.runId, taskId, value: event.value });
+    }
+    if (state === 'up_for_retry') this.armRetry(run, next);
+    else this.onFinished(run, taskId);
+  }
+
+  /** A task instance finished: decide its downstream tasks now, not at the next tick. */
+  private onFinished(run: RunState, taskId: string): void {
+    for (const down of run.downstream.get(taskId) ?? []) this.evaluate(run, down);
+    this.checkRunDone(run);
+  }
+
+  private evaluate(run: RunState, taskId: string): void {
+    const ti = run.tis.get(taskId)!;
+    if (ti.state !== 'none' && ti.state !== 'scheduled') return;
+    const decision = run.decide(taskId);
+    if (decision === 'wait') return;
+    if (decision === 'run') {
+      if (ti.state === 'none') this.setTi(run, { ...ti, state: 'scheduled' }, ['none']);
+      this.ready.push(run, taskId, run.tasks.get(taskId)!.priorityWeight);
+      return;
+    }
+    const now = this.now();
+    this.setTi(run, { ...ti, state: decision, startedAt: ti.startedAt ?? now, endedAt: now, durationMs: 0 }, [ti.state]);
+    this.ready.remove(run, taskId);
+    this.onFinished(run, taskId);
+  }
+
+  private checkRunDone(run: RunState): void {
+    const outcome = run.outcome();
+    if (!outcome || run.run.state === outcome) return;
+    const endedAt = this.now();
+    this.pending.runs.push({ dagId: run.run.dagId, runId: run.run.runId, expectStates: ['queued', 'running'], set: { state: outcome, endedAt } });
+    run.run = { ...run.run, state: outcome, endedAt };
+    this.pending.finishedRuns.push(run);
+  }
+
+  // ---- retries ---------------------------------------------------------------------
+
+  private armRetry(run: RunState, ti: TiRow): void {
+    this.retryTimes.set(`${run.key}\u0000${ti.taskId}`, { run, taskId: ti.taskId, at: ti.nextRetryAt ?? this.now() });
+    this.armRetryTimer();
+  }
+
+  /** One timer for the earliest due retry; no polling. */
+  private armRetryTimer(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    let earliest = Infinity;
+    for (const r of this.retryTimes.values()) earliest = Math.min(earliest, r.at);
+    if (earliest === Infinity) return;
+    this.retryTimer = setTimeout(() => this.fireRetries(), Math.max(0, earliest - this.now()));
+  }
+
+  private fireRetries(): void {
+    const now = this.now();
+    for (const [key, r] of this.retryTimes) {
+      if (r.at > now) continue;
+      this.retryTimes.delete(key);
+      const ti = r.run.tis.get(r.taskId)!;
+      if (ti.state !== 'up_for_retry') continue;
+      this.setTi(r.run, { ...ti, state: 'scheduled' }, ['up_for_retry']);
+      this.ready.push(r.run, r.taskId, r.run.tasks.get(r.taskId)!.priorityWeight);
+    }
+    this.armRetryTimer();
+    this.requestFlush();
+  }
+
+  // ---- dispatch --------------------------------------------------------------------
+
+  /** Moves ready task instances to queued while the executor, run and pool have room. */
+  private dispatch(): void {
+    let free = this.options.executor.freeSlots() - this.pending.works.length;
+    if (free <= 0 || this.ready.size === 0) return;
+    const now = this.now();
+    this.ready.drain((run, taskId) => {
+      if (free <= 0) return 'stop';
+      if (run.stale) return 'drop';
+      const ti = run.tis.get(taskId)!;
+      if (ti.state !== 'scheduled') return 'drop';
+      if (run.active >= run.dag.maxActiveTasks) return 'keep';
+      const limit = this.options.poolSlots?.get(ti.pool);
+      const used = this.poolUsed.get(ti.pool) ?? 0;
+      if (limit !== undefined && used + ti.poolSlots > limit) return 'keep';
+      const task = run.tasks.get(taskId)!;
+      const tryNumber = ti.tryNumber + 1;
+      const isolation = task.isolation ?? this.options.defaultIsolation;
+      const queued: TiRow = {
+        ...ti, state: 'queued', tryNumber, queuedAt: now, queuedBy: this.options.schedulerId, isolation,
+        startedAt: null, endedAt: null, durationMs: null, pid: null, exitCode: null, signal: null, error: null,
+        peakRssBytes: null, cpuMs: null, lastHeartbeatAt: null, nextRetryAt: null,
+      };
+      this.setTi(run, queued, ['scheduled']);
+      this.poolUsed.set(ti.pool, used + ti.poolSlots);
+      const key = `${ti.dagId}/${ti.runId}/${taskId}/${tryNumber}`;
+      this.tries.set(key, { run, taskId });
+      this.pending.works.push({
+        run,
+        work: {
+          key, dagId: ti.dagId, runId: ti.runId, taskId, tryNumber, maxTries: ti.maxTries,
+          dagFile: run.dagFile, dagVersion: run.run.dagVersion,
+          params: { ...run.dag.params, ...run.run.params }, isolation,
+          timeoutMs: task.timeoutMs, heartbeatTimeoutMs: task.heartbeatTimeoutMs, env: task.env,
+          logFile: join(this.options.logsFolder, safe(ti.dagId), safe(ti.runId), safe(taskId), `${tryNumber}.log`),
+        },
+      });
+      free--;
+      return 'drop';
+    });
+  }
+
+  private releaseSlots(_run: RunState, ti: TiRow): void {
+    this.poolUsed.set(ti.pool, Math.max(0, (this.poolUsed.get(ti.pool) ?? 0) - ti.poolSlots));
+  }
+
+  // ---- persistence -----------------------------------------------------------------
+
+  /**
+   * Records a row change in memory and in the pending batch. Several changes to one task
+   * instance between two flushes collapse into one write: the first expectation (what the
+   * database holds now) with the last row.
+   */
+  private setTi(run: RunState, next: TiRow, expectStates: readonly TiState[]): void {
+    const prev = run.tis.get(next.taskId)!;
+    run.replace(next);
+    const key = `${run.key}\u0000${next.taskId}`;
+    const existing = this.pending.tis.get(key);
+    if (existing) existing.write.row = next;
+    else this.pending.tis.set(key, { run, write: { row: next, expect: { tryNumber: prev.tryNumber, states: expectStates } } });
+  }
+
+  private requestFlush(): void {
+    if (this.flushing) {
+      this.flushAgain = true;
+      return;
+    }
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // setImmediate batches every event that arrived in this turn of the event loop.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      do {
+        this.flushAgain = false;
+        this.dispatch();
+        const pending = this.pending;
+        this.pending = emptyPending();
+        await this.commit(pending);
+      } while (this.flushAgain || !this.isPendingEmpty());
+    } catch (err) {
+      // A failed write leaves memory ahead of the database: nothing here can be trusted.
+      this.options.onError?.(err);
+      for (const [key, waiters] of this.runWaiters) {
+        this.runWaiters.delete(key);
+        for (const w of waiters) w.reject(err);
+      }
+    } finally {
+      this.flushing = false;
+      if (this.isPendingEmpty()) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
+  }
+
+  private async commit(p: Pending): Promise<void> {
+    const tiEntries = [...p.tis.values()];
+    const batch: WriteBatch = {
+      tis: tiEntries.map((e) => e.write),
+      runs: p.runs,
+      xcoms: p.xcoms,
+      ...(p.heartbeats.length > 0 ? { heartbeats: { at: p.heartbeatAt, keys: p.heartbeats } } : {}),
+    };
+    if (batch.tis!.length + p.runs.length + p.xcoms.length + p.heartbeats.length > 0) {
+      const result = await this.options.store.write(batch);
+      result.tis.forEach((applied, i) => {
+        if (!applied) this.markStale(tiEntries[i]!.run);
+      });
+    }
+    for (const { work, run } of p.works) {
+      if (run.stale) continue;
+      this.options.executor.submit(work);
+    }
+    for (const e of tiEntries) if (!e.run.stale) this.options.onTaskChange?.(e.run, e.write.row);
+    for (const run of p.finishedRuns) {
+      if (run.stale) continue;
+      this.release(run);
+      this.options.onRunFinished?.(run);
+      for (const w of this.runWaiters.get(run.key) ?? []) w.resolve(run);
+      this.runWaiters.delete(run.key);
+    }
+  }
+
+  private markStale(run: RunState): void {
+    if (run.stale) return;
+    run.stale = true;
+    this.release(run);
+    this.options.onRunStale?.(run);
+    for (const w of this.runWaiters.get(run.key) ?? []) w.reject(staleError(run));
+    this.runWaiters.delete(run.key);
+  }
+
+  private isPendingEmpty(): boolean {
+    const p = this.pending;
+    return p.tis.size === 0 && p.runs.length === 0 && p.xcoms.length === 0 && p.heartbeats.length === 0 && p.works.length === 0 && p.finishedRuns.length === 0;
+  }
+}
+
+export { isFinished };
+
+function staleError(run: RunState): KilnError {
+  return new KilnError('STORE', `run '${run.run.runId}' of DAG '${run.run.dagId}' was changed by another process (cleared, marked or taken over) while this one drove it`);
+}
+
+function safe(segment: string): string {
+  return segment.replace(/[^A-Za-z0-9_.-]/g, '_');
+}
