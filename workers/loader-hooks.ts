@@ -44,8 +44,19 @@ export async function resolve(specifier: string, context: ResolveContext, next: 
   }
 }
 
+const ESM_SYNTAX = /^\s*(import\s|import\{|export\s)/m;
+
 export async function load(url: string, context: LoadContext, next: NextLoad) {
-  if (!url.startsWith('file:') || !/\.m?ts$/.test(url.replace(/[?#].*$/, ''))) return next(url, context);
+  if (!url.startsWith('file:')) return next(url, context);
+  if (/\.js$/.test(url.replace(/[?#].*$/, ''))) {
+    // DAG files are ES modules. A .js DAG in a folder without `"type": "module"` would be
+    // read as CommonJS and fail on its first `import`: load it as a module instead.
+    const loaded = await next(url, context);
+    if (loaded.format !== 'commonjs') return loaded;
+    const source = readFileSync(fileURLToPath(url), 'utf8');
+    return ESM_SYNTAX.test(source) ? { format: 'module', source, shortCircuit: true } : loaded;
+  }
+  if (!/\.m?ts$/.test(url.replace(/[?#].*$/, ''))) return next(url, context);
   const path = fileURLToPath(url);
   const source = readFileSync(path, 'utf8');
   const hash = createHash('sha1').update(path).update('\0').update(source).digest('hex');
