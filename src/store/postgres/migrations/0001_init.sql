@@ -1,0 +1,94 @@
+-- kiln metadata schema, PostgreSQL. Must match src/store/postgres/schema.ts.
+-- Times are epoch milliseconds; JSON columns are TEXT; durations are double precision.
+
+CREATE TABLE dag (
+  dag_id      TEXT PRIMARY KEY NOT NULL,
+  file        TEXT NOT NULL,
+  version     TEXT NOT NULL,
+  serialized  TEXT NOT NULL,
+  is_paused   BOOLEAN NOT NULL DEFAULT false,
+  next_run_at BIGINT,
+  updated_at  BIGINT NOT NULL
+);
+
+CREATE TABLE dag_version (
+  dag_id     TEXT NOT NULL,
+  version    TEXT NOT NULL,
+  serialized TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  PRIMARY KEY (dag_id, version)
+);
+
+CREATE TABLE dag_run (
+  dag_id       TEXT NOT NULL,
+  run_id       TEXT NOT NULL,
+  run_type     TEXT NOT NULL,
+  logical_date BIGINT NOT NULL,
+  state        TEXT NOT NULL,
+  params       TEXT NOT NULL,
+  dag_version  TEXT NOT NULL,
+  queued_at    BIGINT NOT NULL,
+  started_at   BIGINT,
+  ended_at     BIGINT,
+  claimed_by   TEXT,
+  PRIMARY KEY (dag_id, run_id)
+);
+CREATE INDEX dag_run_state_idx ON dag_run (state);
+
+CREATE TABLE task_instance (
+  dag_id            TEXT NOT NULL,
+  run_id            TEXT NOT NULL,
+  task_id           TEXT NOT NULL,
+  state             TEXT NOT NULL,
+  try_number        INTEGER NOT NULL,
+  max_tries         INTEGER NOT NULL,
+  pool              TEXT NOT NULL,
+  pool_slots        INTEGER NOT NULL,
+  priority_weight   INTEGER NOT NULL,
+  isolation         TEXT,
+  queued_at         BIGINT,
+  started_at        BIGINT,
+  ended_at          BIGINT,
+  duration_ms       DOUBLE PRECISION,
+  pid               INTEGER,
+  exit_code         INTEGER,
+  signal            TEXT,
+  error             TEXT,
+  peak_rss_bytes    BIGINT,
+  cpu_ms            DOUBLE PRECISION,
+  last_heartbeat_at BIGINT,
+  queued_by         TEXT,
+  next_retry_at     BIGINT,
+  PRIMARY KEY (dag_id, run_id, task_id)
+);
+CREATE INDEX task_instance_state_idx ON task_instance (state);
+CREATE INDEX task_instance_state_heartbeat_idx ON task_instance (state, last_heartbeat_at);
+
+CREATE TABLE xcom (
+  dag_id  TEXT NOT NULL,
+  run_id  TEXT NOT NULL,
+  task_id TEXT NOT NULL,
+  value   TEXT,
+  PRIMARY KEY (dag_id, run_id, task_id)
+);
+
+CREATE TABLE import_error (
+  file  TEXT PRIMARY KEY NOT NULL,
+  error TEXT NOT NULL,
+  at    BIGINT NOT NULL
+);
+
+CREATE TABLE pool (
+  name        TEXT PRIMARY KEY NOT NULL,
+  slots       INTEGER NOT NULL,
+  description TEXT
+);
+INSERT INTO pool (name, slots, description) VALUES ('default_pool', 128, 'Default pool');
+
+CREATE TABLE scheduler (
+  id                TEXT PRIMARY KEY NOT NULL,
+  hostname          TEXT NOT NULL,
+  pid               INTEGER NOT NULL,
+  started_at        BIGINT NOT NULL,
+  last_heartbeat_at BIGINT NOT NULL
+);

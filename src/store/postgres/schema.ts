@@ -1,0 +1,113 @@
+/**
+ * PostgreSQL tables, as drizzle sees them. The DDL lives in migrations/*.sql and must match.
+ * Times are epoch milliseconds in BIGINT columns read as JS numbers; JSON is TEXT (the same
+ * as SQLite, so both dialects encode alike); durations are double precision.
+ */
+import { bigint, boolean, doublePrecision, index, integer, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
+import type { Isolation, RunState, TiState } from '../../dag/types.js';
+import type { RunType } from '../types.js';
+
+export const dag = pgTable('dag', {
+  dagId: text('dag_id').primaryKey(),
+  file: text('file').notNull(),
+  version: text('version').notNull(),
+  serialized: text('serialized').notNull(),
+  isPaused: boolean('is_paused').notNull().default(false),
+  nextRunAt: bigint('next_run_at', { mode: 'number' }),
+  updatedAt: bigint('updated_at', { mode: 'number' }).notNull(),
+});
+
+export const dagVersion = pgTable(
+  'dag_version',
+  {
+    dagId: text('dag_id').notNull(),
+    version: text('version').notNull(),
+    serialized: text('serialized').notNull(),
+    createdAt: bigint('created_at', { mode: 'number' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.dagId, t.version] })],
+);
+
+export const dagRun = pgTable(
+  'dag_run',
+  {
+    dagId: text('dag_id').notNull(),
+    runId: text('run_id').notNull(),
+    runType: text('run_type').$type<RunType>().notNull(),
+    logicalDate: bigint('logical_date', { mode: 'number' }).notNull(),
+    state: text('state').$type<RunState>().notNull(),
+    params: text('params').notNull(),
+    dagVersion: text('dag_version').notNull(),
+    queuedAt: bigint('queued_at', { mode: 'number' }).notNull(),
+    startedAt: bigint('started_at', { mode: 'number' }),
+    endedAt: bigint('ended_at', { mode: 'number' }),
+    claimedBy: text('claimed_by'),
+  },
+  (t) => [primaryKey({ columns: [t.dagId, t.runId] }), index('dag_run_state_idx').on(t.state)],
+);
+
+export const taskInstance = pgTable(
+  'task_instance',
+  {
+    dagId: text('dag_id').notNull(),
+    runId: text('run_id').notNull(),
+    taskId: text('task_id').notNull(),
+    state: text('state').$type<TiState>().notNull(),
+    tryNumber: integer('try_number').notNull(),
+    maxTries: integer('max_tries').notNull(),
+    pool: text('pool').notNull(),
+    poolSlots: integer('pool_slots').notNull(),
+    priorityWeight: integer('priority_weight').notNull(),
+    isolation: text('isolation').$type<Isolation>(),
+    queuedAt: bigint('queued_at', { mode: 'number' }),
+    startedAt: bigint('started_at', { mode: 'number' }),
+    endedAt: bigint('ended_at', { mode: 'number' }),
+    durationMs: doublePrecision('duration_ms'),
+    pid: integer('pid'),
+    exitCode: integer('exit_code'),
+    signal: text('signal'),
+    error: text('error'),
+    peakRssBytes: bigint('peak_rss_bytes', { mode: 'number' }),
+    cpuMs: doublePrecision('cpu_ms'),
+    lastHeartbeatAt: bigint('last_heartbeat_at', { mode: 'number' }),
+    queuedBy: text('queued_by'),
+    nextRetryAt: bigint('next_retry_at', { mode: 'number' }),
+  },
+  (t) => [
+    primaryKey({ columns: [t.dagId, t.runId, t.taskId] }),
+    index('task_instance_state_idx').on(t.state),
+    index('task_instance_state_heartbeat_idx').on(t.state, t.lastHeartbeatAt),
+  ],
+);
+
+export const xcom = pgTable(
+  'xcom',
+  {
+    dagId: text('dag_id').notNull(),
+    runId: text('run_id').notNull(),
+    taskId: text('task_id').notNull(),
+    /** JSON text; NULL means the task returned undefined. */
+    value: text('value'),
+  },
+  (t) => [primaryKey({ columns: [t.dagId, t.runId, t.taskId] })],
+);
+
+export const importError = pgTable('import_error', {
+  file: text('file').primaryKey(),
+  error: text('error').notNull(),
+  at: bigint('at', { mode: 'number' }).notNull(),
+});
+
+export const pool = pgTable('pool', {
+  name: text('name').primaryKey(),
+  slots: integer('slots').notNull(),
+  description: text('description'),
+});
+
+export const scheduler = pgTable('scheduler', {
+  id: text('id').primaryKey(),
+  hostname: text('hostname').notNull(),
+  pid: integer('pid').notNull(),
+  startedAt: bigint('started_at', { mode: 'number' }).notNull(),
+  lastHeartbeatAt: bigint('last_heartbeat_at', { mode: 'number' }).notNull(),
+});

@@ -1,0 +1,112 @@
+/**
+ * SQLite tables, as drizzle sees them. The DDL lives in migrations/*.sql and must match.
+ * Times are epoch milliseconds in INTEGER columns; JSON is TEXT.
+ */
+import { index, integer, primaryKey, real, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import type { Isolation, RunState, TiState } from '../../dag/types.js';
+import type { RunType } from '../types.js';
+
+export const dag = sqliteTable('dag', {
+  dagId: text('dag_id').primaryKey(),
+  file: text('file').notNull(),
+  version: text('version').notNull(),
+  serialized: text('serialized').notNull(),
+  isPaused: integer('is_paused', { mode: 'boolean' }).notNull().default(false),
+  nextRunAt: integer('next_run_at'),
+  updatedAt: integer('updated_at').notNull(),
+});
+
+export const dagVersion = sqliteTable(
+  'dag_version',
+  {
+    dagId: text('dag_id').notNull(),
+    version: text('version').notNull(),
+    serialized: text('serialized').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.dagId, t.version] })],
+);
+
+export const dagRun = sqliteTable(
+  'dag_run',
+  {
+    dagId: text('dag_id').notNull(),
+    runId: text('run_id').notNull(),
+    runType: text('run_type').$type<RunType>().notNull(),
+    logicalDate: integer('logical_date').notNull(),
+    state: text('state').$type<RunState>().notNull(),
+    params: text('params').notNull(),
+    dagVersion: text('dag_version').notNull(),
+    queuedAt: integer('queued_at').notNull(),
+    startedAt: integer('started_at'),
+    endedAt: integer('ended_at'),
+    claimedBy: text('claimed_by'),
+  },
+  (t) => [primaryKey({ columns: [t.dagId, t.runId] }), index('dag_run_state_idx').on(t.state)],
+);
+
+export const taskInstance = sqliteTable(
+  'task_instance',
+  {
+    dagId: text('dag_id').notNull(),
+    runId: text('run_id').notNull(),
+    taskId: text('task_id').notNull(),
+    state: text('state').$type<TiState>().notNull(),
+    tryNumber: integer('try_number').notNull(),
+    maxTries: integer('max_tries').notNull(),
+    pool: text('pool').notNull(),
+    poolSlots: integer('pool_slots').notNull(),
+    priorityWeight: integer('priority_weight').notNull(),
+    isolation: text('isolation').$type<Isolation>(),
+    queuedAt: integer('queued_at'),
+    startedAt: integer('started_at'),
+    endedAt: integer('ended_at'),
+    durationMs: real('duration_ms'),
+    pid: integer('pid'),
+    exitCode: integer('exit_code'),
+    signal: text('signal'),
+    error: text('error'),
+    peakRssBytes: integer('peak_rss_bytes'),
+    cpuMs: real('cpu_ms'),
+    lastHeartbeatAt: integer('last_heartbeat_at'),
+    queuedBy: text('queued_by'),
+    nextRetryAt: integer('next_retry_at'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.dagId, t.runId, t.taskId] }),
+    index('task_instance_state_idx').on(t.state),
+    index('task_instance_state_heartbeat_idx').on(t.state, t.lastHeartbeatAt),
+  ],
+);
+
+export const xcom = sqliteTable(
+  'xcom',
+  {
+    dagId: text('dag_id').notNull(),
+    runId: text('run_id').notNull(),
+    taskId: text('task_id').notNull(),
+    /** JSON text; NULL means the task returned undefined. */
+    value: text('value'),
+  },
+  (t) => [primaryKey({ columns: [t.dagId, t.runId, t.taskId] })],
+);
+
+export const importError = sqliteTable('import_error', {
+  file: text('file').primaryKey(),
+  error: text('error').notNull(),
+  at: integer('at').notNull(),
+});
+
+export const pool = sqliteTable('pool', {
+  name: text('name').primaryKey(),
+  slots: integer('slots').notNull(),
+  description: text('description'),
+});
+
+export const scheduler = sqliteTable('scheduler', {
+  id: text('id').primaryKey(),
+  hostname: text('hostname').notNull(),
+  pid: integer('pid').notNull(),
+  startedAt: integer('started_at').notNull(),
+  lastHeartbeatAt: integer('last_heartbeat_at').notNull(),
+});
