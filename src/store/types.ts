@@ -156,6 +156,7 @@ export interface Store {
   createRun(run: RunRow, tis: TiRow[]): Promise<boolean>;
   getRun(dagId: string, runId: string): Promise<RunRow | undefined>;
   listRuns(filter?: { dagId?: string; states?: readonly RunState[]; limit?: number }): Promise<RunRow[]>;
+  /** Runs of the DAG in state queued or running. */
   countActiveRuns(dagId: string): Promise<number>;
 
   // Task instances
@@ -163,7 +164,7 @@ export interface Store {
   getTaskInstance(key: TiKey): Promise<TiRow | undefined>;
   /** Applies every write of the batch in one transaction, through prepared statements. */
   write(batch: WriteBatch): Promise<WriteBatchResult>;
-  /** Running TIs whose last heartbeat (or start) is older than `before`. Selects only those rows. */
+  /** Running TIs whose last heartbeat (or start, or queue time) is older than `before`. Selects only those rows. */
   findZombies(before: number, limit: number): Promise<TiRow[]>;
   /** Queued TIs queued before `before`. */
   findStaleQueued(before: number, limit: number): Promise<TiRow[]>;
@@ -173,6 +174,7 @@ export interface Store {
 
   // Pools
   setPool(pool: PoolRow): Promise<void>;
+  /** False if there was no such pool; throws a KilnError (code STORE) for 'default_pool'. */
   deletePool(name: string): Promise<boolean>;
   listPools(): Promise<PoolRow[]>;
 
@@ -183,6 +185,8 @@ export interface Store {
    * claimed by a scheduler whose heartbeat is older than `deadBefore`, or by `schedulerId`
    * itself after a restart). PostgreSQL uses FOR UPDATE SKIP LOCKED so several schedulers
    * never claim the same run.
+   * Returns every active run `schedulerId` holds afterwards, oldest queued first: the ones it
+   * already held (not counted against `limit`, not rewritten) plus the newly claimed ones.
    */
   claimRuns(schedulerId: string, deadBefore: number, limit: number): Promise<RunRow[]>;
   /** Releases claims of a scheduler that is shutting down cleanly. */

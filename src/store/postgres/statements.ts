@@ -1,0 +1,206 @@
+/**
+ * Every statement the PostgreSQL store runs, built once per connection and sent as named
+ * prepared statements (PostgreSQL prepares per connection; names are unique within a set).
+ * Sets of values arrive as arrays (`= any($n::text[])`), and bulk writes as one array per
+ * column unpacked with unnest(), so no SQL is rebuilt per call and a 100-task run is inserted
+ * in one round trip.
+ */
+import { and, asc, count, eq, getTableColumns, inArray, lt, sql, type SQL } from 'drizzle-orm';
+import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
+import type { PgColumn } from 'drizzle-orm/pg-core';
+import { ACTIVE_RUN_STATES, TI_MUTABLE_FIELDS } from '../rows.js';
+import { dag, dagRun, dagVersion, importError, pool, scheduler, taskInstance as ti, xcom } from './schema.js';
+
+const p = sql.placeholder;
+/** `sql` around a placeholder: accepted by .set() and .values(); the column types the parameter. */
+const v = (name: string): SQL => sql`${p(name)}`;
+const inArrayParam = (col: PgColumn, name: string): SQL => sql`${col} = any(${p(name)}::text[])`;
+const placeholders = <K extends string>(names: readonly K[]): Record<K, SQL> =>
+  Object.fromEntries(names.map((n) => [n, v(n)])) as Record<K, SQL>;
+
+/** Task-instance columns in table order: the column list drizzle writes for insert ... select. */
+export const TI_COLUMNS = Object.entries(getTableColumns(ti)) as Array<[keyof typeof ti.$inferSelect, PgColumn]>;
+
+export type PgStatements = ReturnType<typeof preparePgStatements>;
+
+export function preparePgStatements(db: NodePgDatabase) {
+  const tiKey = and(eq(ti.dagId, p('dagId')), eq(ti.runId, p('runId')), eq(ti.taskId, p('taskId')));
+  const runKey = and(eq(dagRun.dagId, p('dagId')), eq(dagRun.runId, p('runId')));
+  const xcomKey = and(eq(xcom.dagId, p('dagId')), eq(xcom.runId, p('runId')), eq(xcom.taskId, p('taskId')));
+  const name = (n: string) => `kiln_${n}`;
+  const tiUnnest = sql.join(
+    TI_COLUMNS.map(([key, col]) => sql`${p(key)}::${sql.raw(col.getSQLType())}[]`),
+    sql`, `,
+  );
+
+  return {
+    // Task instances: the hot path.
+    tiCompareAndSet: db
+      .update(ti)
+      .set(placeholders(TI_MUTABLE_FIELDS))
+      .where(and(tiKey, eq(ti.tryNumber, p('expectTryNumber')), inArrayParam(ti.state, 'expectStates')))
+      .prepare(name('ti_cas')),
+    // All heartbeats of a batch in one statement: the keys come as four parallel arrays.
+    tiHeartbeats: db
+      .update(ti)
+      .set({ lastHeartbeatAt: v('at') })
+      .where(
+        and(
+          eq(ti.state, 'running'),
+          sql`(${ti.dagId}, ${ti.runId}, ${ti.taskId}, ${ti.tryNumber}) in (select * from unnest(
+            ${p('dagIds')}::text[], ${p('runIds')}::text[], ${p('taskIds')}::text[], ${p('tryNumbers')}::integer[]))`,
+        ),
+      )
+      .prepare(name('ti_heartbeats')),
+    // Every task instance of a run in one statement: one array per column.
+    tiInsertMany: db.insert(ti).select(sql`select * from unnest(${tiUnnest})`).prepare(name('ti_insert_many')),
+    tisOfRun: db
+      .select()
+      .from(ti)
+      .where(and(eq(ti.dagId, p('dagId')), eq(ti.runId, p('runId'))))
+      .orderBy(asc(ti.taskId))
+      .prepare(name('tis_of_run')),
+    tiGet: db.select().from(ti).where(tiKey).prepare(name('ti_get')),
+    // Only running rows whose liveness is older than `before`, never the whole table.
+    tiZombies: db
+      .select()
+      .from(ti)
+      .where(and(eq(ti.state, 'running'), lt(sql`coalesce(${ti.lastHeartbeatAt}, ${ti.startedAt}, ${ti.queuedAt})`, p('before'))))
+      .limit(p('limit'))
+      .prepare(name('ti_zombies')),
+    tiStaleQueued: db
+      .select()
+      .from(ti)
+      .where(and(eq(ti.state, 'queued'), lt(ti.queuedAt, p('before'))))
+      .limit(p('limit'))
+      .prepare(name('ti_stale_queued')),
+
+    // Runs.
+    runInsert: db
+      .insert(dagRun)
+      .values(placeholders(['dagId', 'runId', 'runType', 'logicalDate', 'state', 'params', 'dagVersion', 'queuedAt', 'startedAt', 'endedAt', 'claimedBy']))
+      .onConflictDoNothing()
+      .prepare(name('run_insert')),
+    runSet: db
+      .update(dagRun)
+      .set({
+        state: v('state'),
+        startedAt: sql`case when ${p('setStartedAt')}::integer = 1 then ${p('startedAt')}::bigint else ${dagRun.startedAt} end`,
+        endedAt: sql`case when ${p('setEndedAt')}::integer = 1 then ${p('endedAt')}::bigint else ${dagRun.endedAt} end`,
+      })
+      .where(and(runKey, inArrayParam(dagRun.state, 'expectStates')))
+      .prepare(name('run_set')),
+    runGet: db.select().from(dagRun).where(runKey).prepare(name('run_get')),
+    runCountActive: db
+      .select({ n: count() })
+      .from(dagRun)
+      .where(and(eq(dagRun.dagId, p('dagId')), inArray(dagRun.state, [...ACTIVE_RUN_STATES])))
+      .prepare(name('run_count_active')),
+    // Picks and claims up to `limit` active runs held by no live scheduler, in one statement.
+    // FOR UPDATE SKIP LOCKED: a run another scheduler is claiming right now is skipped, not
+    // waited for; if that claim commits first, the row is re-checked against its new version
+    // (now held by a live scheduler) and dropped. So two schedulers never claim one run.
+    // Runs the caller already holds are left alone (runsHeldBy reads them).
+    runClaim: db
+      .update(dagRun)
+      .set({ claimedBy: v('schedulerId') })
+      .where(
+        sql`(${dagRun.dagId}, ${dagRun.runId}) in (select r.dag_id, r.run_id from ${dagRun} r
+          where r.state in ${[...ACTIVE_RUN_STATES]}
+            and (r.claimed_by is null or r.claimed_by <> ${p('schedulerId')} and not exists (
+              select 1 from ${scheduler} s where s.id = r.claimed_by and s.last_heartbeat_at >= ${p('deadBefore')}::bigint))
+          order by r.queued_at, r.dag_id, r.run_id
+          limit ${p('limit')}
+          for update of r skip locked)`,
+      )
+      
+      .prepare(name('run_claim')),
+    runsHeldBy: db
+      .select()
+      .from(dagRun)
+      .where(and(eq(dagRun.claimedBy, p('schedulerId')), inArray(dagRun.state, [...ACTIVE_RUN_STATES])))
+      .orderBy(asc(dagRun.queuedAt), asc(dagRun.dagId), asc(dagRun.runId))
+      .prepare(name('runs_held_by')),
+    runRelease: db
+      .update(dagRun)
+      .set({ claimedBy: null })
+      .where(and(eq(dagRun.claimedBy, p('schedulerId')), inArray(dagRun.state, [...ACTIVE_RUN_STATES])))
+      .prepare(name('run_release')),
+
+    // XCom.
+    xcomUpsert: db
+      .insert(xcom)
+      .values(placeholders(['dagId', 'runId', 'taskId', 'value']))
+      .onConflictDoUpdate({ target: [xcom.dagId, xcom.runId, xcom.taskId], set: { value: sql`excluded.value` } })
+      .prepare(name('xcom_upsert')),
+    xcomGet: db.select({ value: xcom.value }).from(xcom).where(xcomKey).prepare(name('xcom_get')),
+
+    // DAGs.
+    dagUpsert: db
+      .insert(dag)
+      .values({ ...placeholders(['dagId', 'file', 'version', 'serialized', 'nextRunAt', 'updatedAt']), isPaused: false })
+      .onConflictDoUpdate({
+        target: dag.dagId,
+        set: {
+          file: sql`excluded.file`,
+          version: sql`excluded.version`,
+          serialized: sql`excluded.serialized`,
+          updatedAt: sql`excluded.updated_at`,
+          nextRunAt: sql`case when ${p('setNextRunAt')}::integer = 1 then excluded.next_run_at else ${dag.nextRunAt} end`,
+        },
+      })
+      .prepare(name('dag_upsert')),
+    dagVersionInsert: db
+      .insert(dagVersion)
+      .values(placeholders(['dagId', 'version', 'serialized', 'createdAt']))
+      .onConflictDoNothing()
+      .prepare(name('dag_version_insert')),
+    dagGet: db.select().from(dag).where(eq(dag.dagId, p('dagId'))).prepare(name('dag_get')),
+    dagList: db.select().from(dag).orderBy(asc(dag.dagId)).prepare(name('dag_list')),
+    dagVersionGet: db
+      .select({ serialized: dagVersion.serialized })
+      .from(dagVersion)
+      .where(and(eq(dagVersion.dagId, p('dagId')), eq(dagVersion.version, p('version'))))
+      .prepare(name('dag_version_get')),
+    dagSetPaused: db.update(dag).set({ isPaused: v('paused') }).where(eq(dag.dagId, p('dagId'))).prepare(name('dag_set_paused')),
+    dagAdvanceNextRunAt: db
+      .update(dag)
+      .set({ nextRunAt: v('next') })
+      .where(and(eq(dag.dagId, p('dagId')), sql`${dag.nextRunAt} is not distinct from ${p('expect')}::bigint`))
+      .prepare(name('dag_advance_next_run_at')),
+    dagDeleteNotIn: db
+      .delete(dag)
+      .where(sql`${dag.file} <> all(${p('files')}::text[])`)
+      .prepare(name('dag_delete_not_in')),
+
+    importErrorSet: db
+      .insert(importError)
+      .values(placeholders(['file', 'error', 'at']))
+      .onConflictDoUpdate({ target: importError.file, set: { error: sql`excluded.error`, at: sql`excluded.at` } })
+      .prepare(name('import_error_set')),
+    importErrorClear: db.delete(importError).where(eq(importError.file, p('file'))).prepare(name('import_error_clear')),
+    importErrorList: db.select().from(importError).orderBy(asc(importError.file)).prepare(name('import_error_list')),
+
+    poolSet: db
+      .insert(pool)
+      .values(placeholders(['name', 'slots', 'description']))
+      .onConflictDoUpdate({ target: pool.name, set: { slots: sql`excluded.slots`, description: sql`excluded.description` } })
+      .prepare(name('pool_set')),
+    poolDelete: db.delete(pool).where(eq(pool.name, p('name'))).prepare(name('pool_delete')),
+    poolList: db.select().from(pool).orderBy(asc(pool.name)).prepare(name('pool_list')),
+
+    schedulerHeartbeat: db
+      .insert(scheduler)
+      .values(placeholders(['id', 'hostname', 'pid', 'startedAt', 'lastHeartbeatAt']))
+      .onConflictDoUpdate({
+        target: scheduler.id,
+        set: {
+          hostname: sql`excluded.hostname`,
+          pid: sql`excluded.pid`,
+          startedAt: sql`excluded.started_at`,
+          lastHeartbeatAt: sql`excluded.last_heartbeat_at`,
+        },
+      })
+      .prepare(name('scheduler_heartbeat')),
+  };
+}

@@ -1,0 +1,329 @@
+/**
+ * The PostgreSQL store: a node-postgres Pool under drizzle-orm/node-postgres.
+ *
+ * URL: any node-postgres connection string (postgres:// or postgresql://), plus
+ * `?schema=NAME` to keep kiln's tables in schema NAME (created by migrate()); see
+ * connection.ts for the details, including `options=-c search_path=...`.
+ *
+ * Prepared statements: a drizzle prepared query is bound to the client it was built on, and
+ * one built on the Pool would run each call on whatever connection the pool hands out, never
+ * inside our transaction. So the statement set is built once per pooled connection (cached
+ * by client), and every call, single statement or transaction, checks out a connection and
+ * uses that connection's set. Names are fixed per set; PostgreSQL keeps them per connection,
+ * so several stores (or processes) never collide.
+ */
+import pg from 'pg';
+import { and, desc, eq, inArray, type SQL } from 'drizzle-orm';
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import type { RunState, SerializedDag } from '../../dag/types.js';
+import { KilnError } from '../../errors.js';
+import {
+  DEFAULT_POOL,
+  decodeXcom,
+  encodeXcom,
+  runSetValues,
+  runValues,
+  tiValues,
+  toDagRow,
+  toRunRow,
+} from '../rows.js';
+import type {
+  DagRow,
+  ImportErrorRow,
+  PoolRow,
+  RunRow,
+  SchedulerRow,
+  Store,
+  TiKey,
+  TiRow,
+  WriteBatch,
+  WriteBatchResult,
+} from '../types.js';
+import { parsePostgresUrl, type PostgresTarget } from './connection.js';
+import { migratePostgres } from './migrate.js';
+import { dagRun } from './schema.js';
+import { preparePgStatements, TI_COLUMNS, type PgStatements } from './statements.js';
+
+export async function openPostgresStore(url: string): Promise<Store> {
+  return new PostgresStore(parsePostgresUrl(url));
+}
+
+type UpsertDag = Parameters<Store['upsertDag']>[0];
+
+class PostgresStore implements Store {
+  readonly dialect = 'postgres' as const;
+  private readonly pool: pg.Pool;
+  /** For the one query built per call (listRuns); it runs on any pooled connection. */
+  private readonly poolDb: NodePgDatabase;
+  private readonly statements = new WeakMap<pg.PoolClient, PgStatements>();
+  private closed = false;
+
+  constructor(private readonly target: PostgresTarget) {
+    this.pool = new pg.Pool({ ...target.pool, idleTimeoutMillis: 60_000 });
+    // An idle connection that dies (say, a server restart) is dropped by the pool; without a
+    // listener its 'error' event would crash the process.
+    this.pool.on('error', () => {});
+    this.poolDb = drizzle({ client: this.pool });
+  }
+
+  /**
+   * Checks out a connection and runs `fn` with its statements, inside BEGIN/COMMIT when
+   * `transaction`. A connection that failed mid-way (error event, failed ROLLBACK) is
+   * destroyed rather than returned to the pool.
+   */
+  private async use<T>(transaction: boolean, fn: (s: PgStatements) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
+    try {
+      let s = this.statements.get(client);
+      if (s === undefined) {
+        s = preparePgStatements(drizzle({ client }));
+        this.statements.set(client, s);
+      }
+      if (!transaction) return await fn(s);
+      await client.query('BEGIN');
+      try {
+        const result = await fn(s);
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch((rollbackErr: Error) => {
+          broken = rollbackErr;
+        });
+        throw err;
+      }
+    } finally {
+      client.off('error', onError);
+      client.release(broken);
+    }
+  }
+
+  private one<T>(fn: (s: PgStatements) => Promise<T>): Promise<T> {
+    return this.use(false, fn);
+  }
+
+  private tx<T>(fn: (s: PgStatements) => Promise<T>): Promise<T> {
+    return this.use(true, fn);
+  }
+
+  async migrate(): Promise<void> {
+    try {
+      await migratePostgres(this.pool, this.target.schema);
+    } catch (err) {
+      throw new KilnError('STORE', `migrating PostgreSQL at ${this.target.display} failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  // DAGs and parsing
+
+  async upsertDag(d: UpsertDag): Promise<void> {
+    const now = Date.now();
+    const serialized = JSON.stringify(d.serialized);
+    await this.tx(async (s) => {
+      await s.dagUpsert.execute({
+        dagId: d.dagId,
+        file: d.file,
+        version: d.version,
+        serialized,
+        nextRunAt: d.nextRunAt ?? null,
+        setNextRunAt: d.nextRunAt === undefined ? 0 : 1,
+        updatedAt: now,
+      });
+      await s.dagVersionInsert.execute({ dagId: d.dagId, version: d.version, serialized, createdAt: now });
+    });
+  }
+
+  async getDag(dagId: string): Promise<DagRow | undefined> {
+    const [row] = await this.one((s) => s.dagGet.execute({ dagId }));
+    return row === undefined ? undefined : toDagRow(row);
+  }
+
+  async listDags(): Promise<DagRow[]> {
+    return (await this.one((s) => s.dagList.execute())).map(toDagRow);
+  }
+
+  async getDagVersion(dagId: string, version: string): Promise<SerializedDag | undefined> {
+    const [row] = await this.one((s) => s.dagVersionGet.execute({ dagId, version }));
+    return row === undefined ? undefined : (JSON.parse(row.serialized) as SerializedDag);
+  }
+
+  async setDagPaused(dagId: string, paused: boolean): Promise<boolean> {
+    return affected(await this.one((s) => s.dagSetPaused.execute({ dagId, paused })));
+  }
+
+  async advanceNextRunAt(dagId: string, expect: number | null, next: number | null): Promise<boolean> {
+    return affected(await this.one((s) => s.dagAdvanceNextRunAt.execute({ dagId, expect, next })));
+  }
+
+  async deleteDagsNotIn(files: string[]): Promise<number> {
+    return (await this.one((s) => s.dagDeleteNotIn.execute({ files }))).rowCount ?? 0;
+  }
+
+  async setImportError(file: string, error: string, at: number): Promise<void> {
+    await this.one((s) => s.importErrorSet.execute({ file, error, at }));
+  }
+
+  async clearImportError(file: string): Promise<void> {
+    await this.one((s) => s.importErrorClear.execute({ file }));
+  }
+
+  async listImportErrors(): Promise<ImportErrorRow[]> {
+    return this.one((s) => s.importErrorList.execute());
+  }
+
+  // Runs
+
+  /** The run row, then every task instance in one unnest() insert; a duplicate run adds nothing. */
+  async createRun(run: RunRow, tis: TiRow[]): Promise<boolean> {
+    return this.tx(async (s) => {
+      if (!affected(await s.runInsert.execute(runValues(run)))) return false;
+      if (tis.length > 0) await s.tiInsertMany.execute(tiColumns(tis));
+      return true;
+    });
+  }
+
+  async getRun(dagId: string, runId: string): Promise<RunRow | undefined> {
+    const [row] = await this.one((s) => s.runGet.execute({ dagId, runId }));
+    return row === undefined ? undefined : toRunRow(row);
+  }
+
+  /** Filters vary per call, so this one query is built each time; it is not on the hot path. */
+  async listRuns(filter: { dagId?: string; states?: readonly RunState[]; limit?: number } = {}): Promise<RunRow[]> {
+    const where: SQL[] = [];
+    if (filter.dagId !== undefined) where.push(eq(dagRun.dagId, filter.dagId));
+    if (filter.states !== undefined) where.push(inArray(dagRun.state, [...filter.states]));
+    const q = this.poolDb
+      .select()
+      .from(dagRun)
+      .where(and(...where))
+      .orderBy(desc(dagRun.queuedAt), desc(dagRun.runId))
+      .$dynamic();
+    if (filter.limit !== undefined) q.limit(filter.limit);
+    return (await q).map(toRunRow);
+  }
+
+  async countActiveRuns(dagId: string): Promise<number> {
+    const [row] = await this.one((s) => s.runCountActive.execute({ dagId }));
+    return row?.n ?? 0;
+  }
+
+  // Task instances
+
+  async getTaskInstances(dagId: string, runId: string): Promise<TiRow[]> {
+    return this.one((s) => s.tisOfRun.execute({ dagId, runId }));
+  }
+
+  async getTaskInstance(key: TiKey): Promise<TiRow | undefined> {
+    const [row] = await this.one((s) => s.tiGet.execute({ dagId: key.dagId, runId: key.runId, taskId: key.taskId }));
+    return row;
+  }
+
+  /**
+   * In one transaction: task-instance compare-and-sets first, one statement each and in order
+   * (a later write of the same TI sees the earlier one), then all heartbeats in one statement
+   * (only tries still running are touched), XComs, and run states.
+   */
+  async write(batch: WriteBatch): Promise<WriteBatchResult> {
+    const hb = batch.heartbeats;
+    const empty = !batch.tis?.length && !batch.runs?.length && !batch.xcoms?.length && !hb?.keys.length;
+    if (empty) return { tis: [], runs: [] };
+    return this.tx(async (s) => {
+      const tis: boolean[] = [];
+      for (const w of batch.tis ?? []) {
+        const r = await s.tiCompareAndSet.execute({
+          ...tiValues(w.row),
+          expectTryNumber: w.expect.tryNumber,
+          expectStates: w.expect.states,
+        });
+        tis.push(affected(r));
+      }
+      if (hb !== undefined && hb.keys.length > 0) {
+        await s.tiHeartbeats.execute({
+          at: hb.at,
+          dagIds: hb.keys.map((k) => k.dagId),
+          runIds: hb.keys.map((k) => k.runId),
+          taskIds: hb.keys.map((k) => k.taskId),
+          tryNumbers: hb.keys.map((k) => k.tryNumber),
+        });
+      }
+      for (const x of batch.xcoms ?? []) {
+        await s.xcomUpsert.execute({ dagId: x.dagId, runId: x.runId, taskId: x.taskId, value: encodeXcom(x.value) });
+      }
+      const runs: boolean[] = [];
+      for (const w of batch.runs ?? []) {
+        runs.push(affected(await s.runSet.execute({ dagId: w.dagId, runId: w.runId, expectStates: w.expectStates, ...runSetValues(w.set) })));
+      }
+      return { tis, runs };
+    });
+  }
+
+  async findZombies(before: number, limit: number): Promise<TiRow[]> {
+    return this.one((s) => s.tiZombies.execute({ before, limit }));
+  }
+
+  async findStaleQueued(before: number, limit: number): Promise<TiRow[]> {
+    return this.one((s) => s.tiStaleQueued.execute({ before, limit }));
+  }
+
+  // XCom
+
+  async getXcom(key: TiKey): Promise<unknown> {
+    const [row] = await this.one((s) => s.xcomGet.execute({ dagId: key.dagId, runId: key.runId, taskId: key.taskId }));
+    return decodeXcom(row?.value);
+  }
+
+  // Pools
+
+  async setPool(p: PoolRow): Promise<void> {
+    await this.one((s) => s.poolSet.execute({ name: p.name, slots: p.slots, description: p.description ?? null }));
+  }
+
+  async deletePool(name: string): Promise<boolean> {
+    if (name === DEFAULT_POOL) throw new KilnError('STORE', `the pool '${DEFAULT_POOL}' cannot be deleted`);
+    return affected(await this.one((s) => s.poolDelete.execute({ name })));
+  }
+
+  async listPools(): Promise<PoolRow[]> {
+    return this.one((s) => s.poolList.execute());
+  }
+
+  // Schedulers
+
+  async heartbeatScheduler(row: SchedulerRow): Promise<void> {
+    await this.one((s) => s.schedulerHeartbeat.execute({ ...row }));
+  }
+
+  /** In a transaction: claim new runs, then read back everything this scheduler holds. */
+  async claimRuns(schedulerId: string, deadBefore: number, limit: number): Promise<RunRow[]> {
+    const rows = await this.tx(async (s) => {
+      if (limit > 0) await s.runClaim.execute({ schedulerId, deadBefore, limit });
+      return s.runsHeldBy.execute({ schedulerId });
+    });
+    return rows.map(toRunRow);
+  }
+
+  async releaseRuns(schedulerId: string): Promise<void> {
+    await this.one((s) => s.runRelease.execute({ schedulerId }));
+  }
+}
+
+function affected(r: { rowCount: number | null }): boolean {
+  return (r.rowCount ?? 0) > 0;
+}
+
+/** Task instances as one array per column, for the unnest() insert. */
+function tiColumns(tis: TiRow[]): Record<string, unknown[]> {
+  const out: Record<string, unknown[]> = {};
+  for (const [key] of TI_COLUMNS) out[key] = tis.map((t) => t[key] ?? null);
+  return out;
+}

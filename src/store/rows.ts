@@ -1,0 +1,117 @@
+/**
+ * Pure helpers shared by both dialects: which columns a write touches, and how rows cross
+ * between the database (JSON as text) and the Store types. No driver or drizzle imports.
+ */
+import type { RunState, SerializedDag } from '../dag/types.js';
+import type { DagRow, RunRow, TiRow } from './types.js';
+
+/** Runs a scheduler still drives: counted by countActiveRuns, claimed by claimRuns. */
+export const ACTIVE_RUN_STATES: readonly RunState[] = ['queued', 'running'];
+
+/** The pool every task uses unless it names another; created by the first migration. */
+export const DEFAULT_POOL = 'default_pool';
+
+/** Every TiRow field a compare-and-set write overwrites: all but the key. */
+export const TI_MUTABLE_FIELDS = [
+  'state',
+  'tryNumber',
+  'maxTries',
+  'pool',
+  'poolSlots',
+  'priorityWeight',
+  'isolation',
+  'queuedAt',
+  'startedAt',
+  'endedAt',
+  'durationMs',
+  'pid',
+  'exitCode',
+  'signal',
+  'error',
+  'peakRssBytes',
+  'cpuMs',
+  'lastHeartbeatAt',
+  'queuedBy',
+  'nextRetryAt',
+] as const satisfies ReadonlyArray<keyof TiRow>;
+
+export const TI_FIELDS = ['dagId', 'runId', 'taskId', ...TI_MUTABLE_FIELDS] as const satisfies ReadonlyArray<keyof TiRow>;
+
+/**
+ * A TiRow as placeholder values: every field present, `undefined` turned into null, so a
+ * caller that built a row loosely gets NULL instead of a driver error.
+ */
+export function tiValues(row: TiRow): Record<(typeof TI_FIELDS)[number], unknown> {
+  const out = {} as Record<(typeof TI_FIELDS)[number], unknown>;
+  for (const f of TI_FIELDS) out[f] = row[f] ?? null;
+  return out;
+}
+
+/** A task-instance row as drizzle returns it (state typed by the schema's $type). */
+export type TiRecord = { [K in keyof TiRow]: TiRow[K] };
+
+export interface DagRecord {
+  dagId: string;
+  file: string;
+  version: string;
+  serialized: string;
+  isPaused: boolean;
+  nextRunAt: number | null;
+  updatedAt: number;
+}
+
+export function toDagRow(r: DagRecord): DagRow {
+  return { ...r, serialized: JSON.parse(r.serialized) as SerializedDag };
+}
+
+export interface RunRecord extends Omit<RunRow, 'params'> {
+  params: string;
+}
+
+export function toRunRow(r: RunRecord): RunRow {
+  return { ...r, params: JSON.parse(r.params) as Record<string, unknown> };
+}
+
+export function runValues(run: RunRow): Record<keyof RunRow, unknown> {
+  return {
+    dagId: run.dagId,
+    runId: run.runId,
+    runType: run.runType,
+    logicalDate: run.logicalDate,
+    state: run.state,
+    params: JSON.stringify(run.params ?? {}),
+    dagVersion: run.dagVersion,
+    queuedAt: run.queuedAt,
+    startedAt: run.startedAt ?? null,
+    endedAt: run.endedAt ?? null,
+    claimedBy: run.claimedBy ?? null,
+  };
+}
+
+/**
+ * XCom values are JSON text; SQL NULL stands for `undefined` (a task that returned nothing),
+ * so `null` and `undefined` survive the round trip as themselves.
+ */
+export function encodeXcom(value: unknown): string | null {
+  return value === undefined ? null : JSON.stringify(value);
+}
+
+export function decodeXcom(text: string | null | undefined): unknown {
+  return text === null || text === undefined ? undefined : JSON.parse(text);
+}
+
+/**
+ * RunWrite.set leaves startedAt/endedAt alone when undefined. One prepared statement covers
+ * every combination: a flag per column (1/0, which both drivers bind) says whether to
+ * overwrite it.
+ */
+export function runSetValues(set: { state: RunState; startedAt?: number | null; endedAt?: number | null }) {
+  return {
+    state: set.state,
+    setStartedAt: set.startedAt === undefined ? 0 : 1,
+    startedAt: set.startedAt ?? null,
+    setEndedAt: set.endedAt === undefined ? 0 : 1,
+    endedAt: set.endedAt ?? null,
+  };
+}
+

@@ -1,0 +1,188 @@
+/**
+ * Every statement the SQLite store runs, built and prepared once when the store opens.
+ * Values arrive through named placeholders; sets of states arrive as a JSON array and are
+ * unpacked with json_each, so `state IN (...)` needs no SQL rebuilt per call.
+ * better-sqlite3 binds no JS booleans: flags are passed as 1/0.
+ */
+import { and, asc, count, eq, inArray, lt, sql, type SQL } from 'drizzle-orm';
+import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
+import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
+import { ACTIVE_RUN_STATES, TI_FIELDS, TI_MUTABLE_FIELDS } from '../rows.js';
+import { dag, dagRun, dagVersion, importError, pool, scheduler, taskInstance as ti, xcom } from './schema.js';
+
+const p = sql.placeholder;
+/** `sql` around a placeholder: accepted by .set() and .values() without column encoding. */
+const v = (name: string): SQL => sql`${p(name)}`;
+const inJson = (col: SQLiteColumn, name: string): SQL => sql`${col} in (select value from json_each(${p(name)}))`;
+const placeholders = <K extends string>(names: readonly K[]): Record<K, SQL> =>
+  Object.fromEntries(names.map((n) => [n, v(n)])) as Record<K, SQL>;
+
+export type SqliteStatements = ReturnType<typeof prepareSqliteStatements>;
+
+export function prepareSqliteStatements(db: BetterSQLite3Database) {
+  const tiKey = and(eq(ti.dagId, p('dagId')), eq(ti.runId, p('runId')), eq(ti.taskId, p('taskId')));
+  const runKey = and(eq(dagRun.dagId, p('dagId')), eq(dagRun.runId, p('runId')));
+  const xcomKey = and(eq(xcom.dagId, p('dagId')), eq(xcom.runId, p('runId')), eq(xcom.taskId, p('taskId')));
+
+  return {
+    // Task instances: the hot path.
+    tiCompareAndSet: db
+      .update(ti)
+      .set(placeholders(TI_MUTABLE_FIELDS))
+      .where(and(tiKey, eq(ti.tryNumber, p('expectTryNumber')), inJson(ti.state, 'expectStates')))
+      .prepare(),
+    tiHeartbeat: db
+      .update(ti)
+      .set({ lastHeartbeatAt: v('at') })
+      .where(and(tiKey, eq(ti.tryNumber, p('tryNumber')), eq(ti.state, 'running')))
+      .prepare(),
+    tiInsert: db.insert(ti).values(placeholders(TI_FIELDS)).prepare(),
+    tisOfRun: db
+      .select()
+      .from(ti)
+      .where(and(eq(ti.dagId, p('dagId')), eq(ti.runId, p('runId'))))
+      .orderBy(asc(ti.taskId))
+      .prepare(),
+    tiGet: db.select().from(ti).where(tiKey).prepare(),
+    // Only the running rows whose liveness is older than `before`: the state index narrows
+    // the scan to running TIs, never the whole table.
+    tiZombies: db
+      .select()
+      .from(ti)
+      .where(and(eq(ti.state, 'running'), lt(sql`coalesce(${ti.lastHeartbeatAt}, ${ti.startedAt}, ${ti.queuedAt})`, p('before'))))
+      .limit(p('limit'))
+      .prepare(),
+    tiStaleQueued: db
+      .select()
+      .from(ti)
+      .where(and(eq(ti.state, 'queued'), lt(ti.queuedAt, p('before'))))
+      .limit(p('limit'))
+      .prepare(),
+
+    // Runs.
+    runInsert: db
+      .insert(dagRun)
+      .values(placeholders(['dagId', 'runId', 'runType', 'logicalDate', 'state', 'params', 'dagVersion', 'queuedAt', 'startedAt', 'endedAt', 'claimedBy']))
+      .onConflictDoNothing()
+      .prepare(),
+    runSet: db
+      .update(dagRun)
+      .set({
+        state: v('state'),
+        startedAt: sql`case when ${p('setStartedAt')} then ${p('startedAt')} else ${dagRun.startedAt} end`,
+        endedAt: sql`case when ${p('setEndedAt')} then ${p('endedAt')} else ${dagRun.endedAt} end`,
+      })
+      .where(and(runKey, inJson(dagRun.state, 'expectStates')))
+      .prepare(),
+    runGet: db.select().from(dagRun).where(runKey).prepare(),
+    runCountActive: db
+      .select({ n: count() })
+      .from(dagRun)
+      .where(and(eq(dagRun.dagId, p('dagId')), inArray(dagRun.state, [...ACTIVE_RUN_STATES])))
+      .prepare(),
+    // Picks and claims up to `limit` active runs held by no live scheduler in one UPDATE, so
+    // it is atomic (and SQLite has one writer anyway). Runs the caller already holds are left
+    // alone (runsHeldBy reads them).
+    runClaim: db
+      .update(dagRun)
+      .set({ claimedBy: v('schedulerId') })
+      .where(
+        sql`rowid in (select r.rowid from ${dagRun} r
+          where r.state in ${[...ACTIVE_RUN_STATES]}
+            and (r.claimed_by is null or r.claimed_by <> ${p('schedulerId')} and not exists (
+              select 1 from ${scheduler} s where s.id = r.claimed_by and s.last_heartbeat_at >= ${p('deadBefore')}))
+          order by r.queued_at, r.dag_id, r.run_id
+          limit ${p('limit')})`,
+      )
+      
+      .prepare(),
+    runsHeldBy: db
+      .select()
+      .from(dagRun)
+      .where(and(eq(dagRun.claimedBy, p('schedulerId')), inArray(dagRun.state, [...ACTIVE_RUN_STATES])))
+      .orderBy(asc(dagRun.queuedAt), asc(dagRun.dagId), asc(dagRun.runId))
+      .prepare(),
+    runRelease: db
+      .update(dagRun)
+      .set({ claimedBy: null })
+      .where(and(eq(dagRun.claimedBy, p('schedulerId')), inArray(dagRun.state, [...ACTIVE_RUN_STATES])))
+      .prepare(),
+
+    // XCom.
+    xcomUpsert: db
+      .insert(xcom)
+      .values(placeholders(['dagId', 'runId', 'taskId', 'value']))
+      .onConflictDoUpdate({ target: [xcom.dagId, xcom.runId, xcom.taskId], set: { value: sql`excluded.value` } })
+      .prepare(),
+    xcomGet: db.select({ value: xcom.value }).from(xcom).where(xcomKey).prepare(),
+
+    // DAGs.
+    dagUpsert: db
+      .insert(dag)
+      .values({ ...placeholders(['dagId', 'file', 'version', 'serialized', 'nextRunAt', 'updatedAt']), isPaused: false })
+      .onConflictDoUpdate({
+        target: dag.dagId,
+        set: {
+          file: sql`excluded.file`,
+          version: sql`excluded.version`,
+          serialized: sql`excluded.serialized`,
+          updatedAt: sql`excluded.updated_at`,
+          nextRunAt: sql`case when ${p('setNextRunAt')} then excluded.next_run_at else ${dag.nextRunAt} end`,
+        },
+      })
+      .prepare(),
+    dagVersionInsert: db
+      .insert(dagVersion)
+      .values(placeholders(['dagId', 'version', 'serialized', 'createdAt']))
+      .onConflictDoNothing()
+      .prepare(),
+    dagGet: db.select().from(dag).where(eq(dag.dagId, p('dagId'))).prepare(),
+    dagList: db.select().from(dag).orderBy(asc(dag.dagId)).prepare(),
+    dagVersionGet: db
+      .select({ serialized: dagVersion.serialized })
+      .from(dagVersion)
+      .where(and(eq(dagVersion.dagId, p('dagId')), eq(dagVersion.version, p('version'))))
+      .prepare(),
+    dagSetPaused: db.update(dag).set({ isPaused: v('paused') }).where(eq(dag.dagId, p('dagId'))).prepare(),
+    // SQLite's `IS` is the null-safe equality (IS NOT DISTINCT FROM).
+    dagAdvanceNextRunAt: db
+      .update(dag)
+      .set({ nextRunAt: v('next') })
+      .where(and(eq(dag.dagId, p('dagId')), sql`${dag.nextRunAt} is ${p('expect')}`))
+      .prepare(),
+    dagDeleteNotIn: db
+      .delete(dag)
+      .where(sql`${dag.file} not in (select value from json_each(${p('files')}))`)
+      .prepare(),
+
+    importErrorSet: db
+      .insert(importError)
+      .values(placeholders(['file', 'error', 'at']))
+      .onConflictDoUpdate({ target: importError.file, set: { error: sql`excluded.error`, at: sql`excluded.at` } })
+      .prepare(),
+    importErrorClear: db.delete(importError).where(eq(importError.file, p('file'))).prepare(),
+    importErrorList: db.select().from(importError).orderBy(asc(importError.file)).prepare(),
+
+    poolSet: db
+      .insert(pool)
+      .values(placeholders(['name', 'slots', 'description']))
+      .onConflictDoUpdate({ target: pool.name, set: { slots: sql`excluded.slots`, description: sql`excluded.description` } })
+      .prepare(),
+    poolDelete: db.delete(pool).where(eq(pool.name, p('name'))).prepare(),
+    poolList: db.select().from(pool).orderBy(asc(pool.name)).prepare(),
+
+    schedulerHeartbeat: db
+      .insert(scheduler)
+      .values(placeholders(['id', 'hostname', 'pid', 'startedAt', 'lastHeartbeatAt']))
+      .onConflictDoUpdate({
+        target: scheduler.id,
+        set: {
+          hostname: sql`excluded.hostname`,
+          pid: sql`excluded.pid`,
+          startedAt: sql`excluded.started_at`,
+          lastHeartbeatAt: sql`excluded.last_heartbeat_at`,
+        },
+      })
+      .prepare(),
+  };
+}

@@ -1,0 +1,283 @@
+/**
+ * The SQLite store: one better-sqlite3 connection (WAL, busy_timeout 5000, synchronous
+ * NORMAL). better-sqlite3 is synchronous, so every method does its work at once and returns
+ * a settled promise. Multi-statement writes run in BEGIN IMMEDIATE transactions: the write
+ * lock is taken up front, so a second process waits (busy_timeout) instead of failing on a
+ * read-to-write upgrade.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { and, desc, eq, inArray, type SQL } from 'drizzle-orm';
+import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
+import type { RunState, SerializedDag } from '../../dag/types.js';
+import { KilnError } from '../../errors.js';
+import {
+  DEFAULT_POOL,
+  decodeXcom,
+  encodeXcom,
+  runSetValues,
+  runValues,
+  tiValues,
+  toDagRow,
+  toRunRow,
+} from '../rows.js';
+import type {
+  DagRow,
+  ImportErrorRow,
+  PoolRow,
+  RunRow,
+  SchedulerRow,
+  Store,
+  TiKey,
+  TiRow,
+  WriteBatch,
+  WriteBatchResult,
+} from '../types.js';
+import { migrateSqlite } from './migrate.js';
+import { dagRun } from './schema.js';
+import { prepareSqliteStatements, type SqliteStatements } from './statements.js';
+
+export async function openSqliteStore(path: string): Promise<Store> {
+  return new SqliteStore(path);
+}
+
+class SqliteStore implements Store {
+  readonly dialect = 'sqlite' as const;
+  private readonly sqlite: Database.Database;
+  private readonly db: BetterSQLite3Database;
+  /** Prepared on first use: better-sqlite3 compiles at prepare time, so the tables must exist. */
+  private statements: SqliteStatements | undefined;
+  private readonly applyBatchTx: Database.Transaction<(batch: WriteBatch) => WriteBatchResult>;
+  private readonly createRunTx: Database.Transaction<(run: RunRow, tis: TiRow[]) => boolean>;
+  private readonly upsertDagTx: Database.Transaction<(dag: UpsertDag) => void>;
+  private readonly claimRunsTx: Database.Transaction<(schedulerId: string, deadBefore: number, limit: number) => RunRow[]>;
+
+  constructor(private readonly path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
+    this.sqlite = new Database(path, { timeout: 5000 });
+    this.sqlite.pragma('journal_mode = WAL');
+    this.sqlite.pragma('busy_timeout = 5000');
+    this.sqlite.pragma('synchronous = NORMAL');
+    this.db = drizzle({ client: this.sqlite });
+    this.applyBatchTx = this.sqlite.transaction((batch: WriteBatch) => this.applyBatch(batch));
+    this.createRunTx = this.sqlite.transaction((run: RunRow, tis: TiRow[]) => this.insertRun(run, tis));
+    this.upsertDagTx = this.sqlite.transaction((d: UpsertDag) => this.writeDag(d));
+    this.claimRunsTx = this.sqlite.transaction((id: string, deadBefore: number, limit: number) => this.claim(id, deadBefore, limit));
+  }
+
+  private get s(): SqliteStatements {
+    if (this.statements === undefined) {
+      try {
+        this.statements = prepareSqliteStatements(this.db);
+      } catch (err) {
+        throw new KilnError('STORE', `SQLite database ${this.path} has no kiln schema (run \`kiln db migrate\`)`, { cause: err });
+      }
+    }
+    return this.statements;
+  }
+
+  async migrate(): Promise<void> {
+    migrateSqlite(this.sqlite);
+    this.statements = prepareSqliteStatements(this.db);
+  }
+
+  async close(): Promise<void> {
+    if (this.sqlite.open) this.sqlite.close();
+  }
+
+  // DAGs and parsing
+
+  async upsertDag(d: UpsertDag): Promise<void> {
+    this.upsertDagTx.immediate(d);
+  }
+
+  private writeDag(d: UpsertDag): void {
+    const now = Date.now();
+    const serialized = JSON.stringify(d.serialized);
+    this.s.dagUpsert.run({
+      dagId: d.dagId,
+      file: d.file,
+      version: d.version,
+      serialized,
+      nextRunAt: d.nextRunAt ?? null,
+      setNextRunAt: d.nextRunAt === undefined ? 0 : 1,
+      updatedAt: now,
+    });
+    this.s.dagVersionInsert.run({ dagId: d.dagId, version: d.version, serialized, createdAt: now });
+  }
+
+  async getDag(dagId: string): Promise<DagRow | undefined> {
+    const row = this.s.dagGet.get({ dagId });
+    return row === undefined ? undefined : toDagRow(row);
+  }
+
+  async listDags(): Promise<DagRow[]> {
+    return this.s.dagList.all().map(toDagRow);
+  }
+
+  async getDagVersion(dagId: string, version: string): Promise<SerializedDag | undefined> {
+    const row = this.s.dagVersionGet.get({ dagId, version });
+    return row === undefined ? undefined : (JSON.parse(row.serialized) as SerializedDag);
+  }
+
+  async setDagPaused(dagId: string, paused: boolean): Promise<boolean> {
+    return this.s.dagSetPaused.run({ dagId, paused: paused ? 1 : 0 }).changes > 0;
+  }
+
+  async advanceNextRunAt(dagId: string, expect: number | null, next: number | null): Promise<boolean> {
+    return this.s.dagAdvanceNextRunAt.run({ dagId, expect, next }).changes > 0;
+  }
+
+  async deleteDagsNotIn(files: string[]): Promise<number> {
+    return this.s.dagDeleteNotIn.run({ files: JSON.stringify(files) }).changes;
+  }
+
+  async setImportError(file: string, error: string, at: number): Promise<void> {
+    this.s.importErrorSet.run({ file, error, at });
+  }
+
+  async clearImportError(file: string): Promise<void> {
+    this.s.importErrorClear.run({ file });
+  }
+
+  async listImportErrors(): Promise<ImportErrorRow[]> {
+    return this.s.importErrorList.all();
+  }
+
+  // Runs
+
+  async createRun(run: RunRow, tis: TiRow[]): Promise<boolean> {
+    return this.createRunTx.immediate(run, tis);
+  }
+
+  /** In a transaction: the run row, then its task instances; a duplicate run id adds nothing. */
+  private insertRun(run: RunRow, tis: TiRow[]): boolean {
+    if (this.s.runInsert.run(runValues(run)).changes === 0) return false;
+    for (const t of tis) this.s.tiInsert.run(tiValues(t));
+    return true;
+  }
+
+  async getRun(dagId: string, runId: string): Promise<RunRow | undefined> {
+    const row = this.s.runGet.get({ dagId, runId });
+    return row === undefined ? undefined : toRunRow(row);
+  }
+
+  /** Filters vary per call, so this one query is built each time; it is not on the hot path. */
+  async listRuns(filter: { dagId?: string; states?: readonly RunState[]; limit?: number } = {}): Promise<RunRow[]> {
+    const where: SQL[] = [];
+    if (filter.dagId !== undefined) where.push(eq(dagRun.dagId, filter.dagId));
+    if (filter.states !== undefined) where.push(inArray(dagRun.state, [...filter.states]));
+    const q = this.db
+      .select()
+      .from(dagRun)
+      .where(and(...where))
+      .orderBy(desc(dagRun.queuedAt), desc(dagRun.runId))
+      .$dynamic();
+    if (filter.limit !== undefined) q.limit(filter.limit);
+    return q.all().map(toRunRow);
+  }
+
+  async countActiveRuns(dagId: string): Promise<number> {
+    return this.s.runCountActive.get({ dagId })?.n ?? 0;
+  }
+
+  // Task instances
+
+  async getTaskInstances(dagId: string, runId: string): Promise<TiRow[]> {
+    return this.s.tisOfRun.all({ dagId, runId });
+  }
+
+  async getTaskInstance(key: TiKey): Promise<TiRow | undefined> {
+    return this.s.tiGet.get({ dagId: key.dagId, runId: key.runId, taskId: key.taskId });
+  }
+
+  async write(batch: WriteBatch): Promise<WriteBatchResult> {
+    const empty = !batch.tis?.length && !batch.runs?.length && !batch.xcoms?.length && !batch.heartbeats?.keys.length;
+    if (empty) return { tis: [], runs: [] };
+    return this.applyBatchTx.immediate(batch);
+  }
+
+  /**
+   * In one transaction: task-instance compare-and-sets first, in order (a later write of the
+   * same TI sees the earlier one), then heartbeats (which only touch tries still running),
+   * XComs, and run states.
+   */
+  private applyBatch(batch: WriteBatch): WriteBatchResult {
+    const s = this.s;
+    const tis = (batch.tis ?? []).map(
+      (w) =>
+        s.tiCompareAndSet.run({
+          ...tiValues(w.row),
+          expectTryNumber: w.expect.tryNumber,
+          expectStates: JSON.stringify(w.expect.states),
+        }).changes === 1,
+    );
+    if (batch.heartbeats !== undefined) {
+      const at = batch.heartbeats.at;
+      for (const k of batch.heartbeats.keys) {
+        s.tiHeartbeat.run({ dagId: k.dagId, runId: k.runId, taskId: k.taskId, tryNumber: k.tryNumber, at });
+      }
+    }
+    for (const x of batch.xcoms ?? []) {
+      s.xcomUpsert.run({ dagId: x.dagId, runId: x.runId, taskId: x.taskId, value: encodeXcom(x.value) });
+    }
+    const runs = (batch.runs ?? []).map(
+      (w) =>
+        s.runSet.run({ dagId: w.dagId, runId: w.runId, expectStates: JSON.stringify(w.expectStates), ...runSetValues(w.set) })
+          .changes === 1,
+    );
+    return { tis, runs };
+  }
+
+  async findZombies(before: number, limit: number): Promise<TiRow[]> {
+    return this.s.tiZombies.all({ before, limit });
+  }
+
+  async findStaleQueued(before: number, limit: number): Promise<TiRow[]> {
+    return this.s.tiStaleQueued.all({ before, limit });
+  }
+
+  // XCom
+
+  async getXcom(key: TiKey): Promise<unknown> {
+    return decodeXcom(this.s.xcomGet.get({ dagId: key.dagId, runId: key.runId, taskId: key.taskId })?.value);
+  }
+
+  // Pools
+
+  async setPool(p: PoolRow): Promise<void> {
+    this.s.poolSet.run({ name: p.name, slots: p.slots, description: p.description ?? null });
+  }
+
+  async deletePool(name: string): Promise<boolean> {
+    if (name === DEFAULT_POOL) throw new KilnError('STORE', `the pool '${DEFAULT_POOL}' cannot be deleted`);
+    return this.s.poolDelete.run({ name }).changes > 0;
+  }
+
+  async listPools(): Promise<PoolRow[]> {
+    return this.s.poolList.all();
+  }
+
+  // Schedulers
+
+  async heartbeatScheduler(row: SchedulerRow): Promise<void> {
+    this.s.schedulerHeartbeat.run({ ...row });
+  }
+
+  async claimRuns(schedulerId: string, deadBefore: number, limit: number): Promise<RunRow[]> {
+    return this.claimRunsTx.immediate(schedulerId, deadBefore, limit);
+  }
+
+  /** In a transaction: claim new runs, then read back everything this scheduler holds. */
+  private claim(schedulerId: string, deadBefore: number, limit: number): RunRow[] {
+    if (limit > 0) this.s.runClaim.run({ schedulerId, deadBefore, limit });
+    return this.s.runsHeldBy.all({ schedulerId }).map(toRunRow);
+  }
+
+  async releaseRuns(schedulerId: string): Promise<void> {
+    this.s.runRelease.run({ schedulerId });
+  }
+}
+
+type UpsertDag = Parameters<Store['upsertDag']>[0];
