@@ -3,7 +3,7 @@
  * between the database (JSON as text) and the Store types. No driver or drizzle imports.
  */
 import type { RunState, SerializedDag } from '../dag/types.js';
-import type { DagRow, RunRow, TiRow } from './types.js';
+import type { DagRow, RunRow, RunWrite, TiRow } from './types.js';
 
 /** Runs a scheduler still drives: counted by countActiveRuns, claimed by claimRuns. */
 export const ACTIVE_RUN_STATES: readonly RunState[] = ['queued', 'running'];
@@ -39,12 +39,39 @@ export const TI_FIELDS = ['dagId', 'runId', 'taskId', ...TI_MUTABLE_FIELDS] as c
 
 /**
  * A TiRow as placeholder values: every field present, `undefined` turned into null, so a
- * caller that built a row loosely gets NULL instead of a driver error.
+ * caller that built a row loosely gets NULL instead of a driver error. The compare-and-set
+ * expectations ride along (inserts ignore them). Spelled out as one literal on purpose: this
+ * runs once per task-instance write, and `{ ...values, extra }` over 23 fields measured
+ * ~2.5 us against ~0.01 us for the literal.
  */
-export function tiValues(row: TiRow): Record<(typeof TI_FIELDS)[number], unknown> {
-  const out = {} as Record<(typeof TI_FIELDS)[number], unknown>;
-  for (const f of TI_FIELDS) out[f] = row[f] ?? null;
-  return out;
+export function tiValues<S>(r: TiRow, expectTryNumber = 0, expectStates: S | null = null) {
+  return {
+    dagId: r.dagId,
+    runId: r.runId,
+    taskId: r.taskId,
+    state: r.state,
+    tryNumber: r.tryNumber,
+    maxTries: r.maxTries,
+    pool: r.pool,
+    poolSlots: r.poolSlots,
+    priorityWeight: r.priorityWeight,
+    isolation: r.isolation ?? null,
+    queuedAt: r.queuedAt ?? null,
+    startedAt: r.startedAt ?? null,
+    endedAt: r.endedAt ?? null,
+    durationMs: r.durationMs ?? null,
+    pid: r.pid ?? null,
+    exitCode: r.exitCode ?? null,
+    signal: r.signal ?? null,
+    error: r.error ?? null,
+    peakRssBytes: r.peakRssBytes ?? null,
+    cpuMs: r.cpuMs ?? null,
+    lastHeartbeatAt: r.lastHeartbeatAt ?? null,
+    queuedBy: r.queuedBy ?? null,
+    nextRetryAt: r.nextRetryAt ?? null,
+    expectTryNumber,
+    expectStates,
+  } satisfies Record<(typeof TI_FIELDS)[number], unknown>;
 }
 
 /** A task-instance row as drizzle returns it (state typed by the schema's $type). */
@@ -105,8 +132,12 @@ export function decodeXcom(text: string | null | undefined): unknown {
  * every combination: a flag per column (1/0, which both drivers bind) says whether to
  * overwrite it.
  */
-export function runSetValues(set: { state: RunState; startedAt?: number | null; endedAt?: number | null }) {
+export function runWriteValues<S>(w: RunWrite, expectStates: S) {
+  const { set } = w;
   return {
+    dagId: w.dagId,
+    runId: w.runId,
+    expectStates,
     state: set.state,
     setStartedAt: set.startedAt === undefined ? 0 : 1,
     startedAt: set.startedAt ?? null,
@@ -114,4 +145,3 @@ export function runSetValues(set: { state: RunState; startedAt?: number | null; 
     endedAt: set.endedAt ?? null,
   };
 }
-

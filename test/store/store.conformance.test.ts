@@ -270,6 +270,34 @@ describe.each(dialects)('$name store', ({ name, newTarget }) => {
       expect((await store.getTaskInstance(key('b')))!.state).toBe('queued');
     });
 
+    it('applies a mixed batch of distinct TIs, reporting each write', async () => {
+      const a = ti('etl', 'r1', 'a', { state: 'up_for_retry', tryNumber: 2, endedAt: 40, error: 'e', nextRetryAt: 100 });
+      const b = ti('etl', 'r1', 'b', { state: 'running', tryNumber: 1, startedAt: 41, pid: 7, isolation: 'thread' });
+      const c = ti('etl', 'r1', 'c', { state: 'queued', tryNumber: 1 });
+      const res = await store.write({
+        tis: [
+          { row: { ...c, state: 'scheduled' }, expect: { tryNumber: 0, states: ['queued'] } }, // wrong state
+          { row: a, expect: { tryNumber: 2, states: ['running'] } },
+          { row: { ...b, tryNumber: 9 }, expect: { tryNumber: 2, states: ['queued'] } }, // stale try
+          { row: ti('etl', 'r1', 'zzz'), expect: { tryNumber: 0, states: ['none'] } }, // no such TI
+        ],
+      });
+      expect(res.tis).toEqual([false, true, false, false]);
+      expect(await store.getTaskInstances('etl', 'r1')).toEqual([
+        a,
+        ti('etl', 'r1', 'b', { state: 'queued', tryNumber: 1, queuedAt: 5 }),
+        ti('etl', 'r1', 'c', { state: 'none' }),
+      ]);
+      const again = await store.write({
+        tis: [
+          { row: b, expect: { tryNumber: 1, states: ['queued'] } },
+          { row: c, expect: { tryNumber: 0, states: ['scheduled', 'none'] } },
+        ],
+      });
+      expect(again.tis).toEqual([true, true]);
+      expect(await store.getTaskInstances('etl', 'r1')).toEqual([a, b, c]);
+    });
+
     it('applies writes in order: a later write of the same TI sees the earlier one', async () => {
       const queued = ti('etl', 'r1', 'c', { state: 'queued', tryNumber: 1, queuedAt: 7, queuedBy: 's1' });
       const running = { ...queued, state: 'running' as const, startedAt: 8, pid: 123 };
@@ -312,6 +340,29 @@ describe.each(dialects)('$name store', ({ name, newTarget }) => {
 
     it('applies all or nothing: a failure late in the batch rolls back the earlier writes', async () => {
       const done = ti('etl', 'r1', 'a', { state: 'success', tryNumber: 2 });
+      const b = ti('etl', 'r1', 'b', { state: 'running', tryNumber: 1 });
+      await expect(
+        store.write({
+          tis: [
+            { row: done, expect: { tryNumber: 2, states: ['running'] } },
+            { row: b, expect: { tryNumber: 1, states: ['queued'] } },
+          ],
+          xcoms: [{ ...key('a'), value: 1 }],
+          heartbeats: { at: 77, keys: [{ ...key('b'), tryNumber: 1 }] },
+          // The run write comes last and breaks NOT NULL.
+          runs: [{ dagId: 'etl', runId: 'r1', expectStates: ['queued'], set: { state: null as unknown as 'running' } }],
+        }),
+      ).rejects.toThrow();
+      expect((await store.getTaskInstance(key('a')))!.state).toBe('running');
+      expect(await store.getTaskInstance(key('b'))).toMatchObject({ state: 'queued', lastHeartbeatAt: null });
+      expect(await store.getXcom(key('a'))).toBeUndefined();
+      expect((await store.getRun('etl', 'r1'))!.state).toBe('queued');
+      // The store is still usable afterwards.
+      expect((await store.write({ tis: [{ row: done, expect: { tryNumber: 2, states: ['running'] } }] })).tis).toEqual([true]);
+    });
+
+    it('rejects a batch with a value that is not JSON, applying none of it', async () => {
+      const done = ti('etl', 'r1', 'a', { state: 'success', tryNumber: 2 });
       await expect(
         store.write({
           tis: [{ row: done, expect: { tryNumber: 2, states: ['running'] } }],
@@ -322,8 +373,6 @@ describe.each(dialects)('$name store', ({ name, newTarget }) => {
       expect((await store.getTaskInstance(key('a')))!.state).toBe('running');
       expect(await store.getXcom(key('a'))).toBeUndefined();
       expect((await store.getRun('etl', 'r1'))!.state).toBe('queued');
-      // The store is still usable afterwards.
-      expect((await store.write({ tis: [{ row: done, expect: { tryNumber: 2, states: ['running'] } }] })).tis).toEqual([true]);
     });
 
     it('heartbeats only running TIs at the given try', async () => {
@@ -373,6 +422,12 @@ describe.each(dialects)('$name store', ({ name, newTarget }) => {
       expect(await store.getXcom(key('nul'))).toBeNull();
       expect(await store.getXcom(key('undef'))).toBeUndefined();
       expect(await store.getXcom(key('absent'))).toBeUndefined();
+    });
+
+    it('keeps the last value when a batch names a key twice', async () => {
+      await store.write({ xcoms: [{ ...key('a'), value: 1 }, { ...key('b'), value: 'b' }, { ...key('a'), value: 2 }] });
+      expect(await store.getXcom(key('a'))).toBe(2);
+      expect(await store.getXcom(key('b'))).toBe('b');
     });
 
     it('overwrites a value (a retried task returns again)', async () => {

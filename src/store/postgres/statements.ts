@@ -2,8 +2,9 @@
  * Every statement the PostgreSQL store runs, built once per connection and sent as named
  * prepared statements (PostgreSQL prepares per connection; names are unique within a set).
  * Sets of values arrive as arrays (`= any($n::text[])`), and bulk writes as one array per
- * column unpacked with unnest(), so no SQL is rebuilt per call and a 100-task run is inserted
- * in one round trip.
+ * column unpacked with unnest(), so no SQL is rebuilt per call and a batch costs a handful of
+ * round trips however many rows it holds (a round trip is ~0.2 ms here, SQLite's whole
+ * statement ~0.005 ms: the reason the dialects' statements differ).
  */
 import { and, asc, count, eq, getTableColumns, inArray, lt, sql, type SQL } from 'drizzle-orm';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
@@ -32,6 +33,9 @@ export function preparePgStatements(db: NodePgDatabase) {
     TI_COLUMNS.map(([key, col]) => sql`${p(key)}::${sql.raw(col.getSQLType())}[]`),
     sql`, `,
   );
+  const tiColumnNames = sql.raw(TI_COLUMNS.map(([, col]) => col.name).join(', '));
+  /** A column of the unnest() row source `v` in the bulk statements. */
+  const fromV = (col: PgColumn): SQL => sql.raw(`v.${col.name}`);
 
   return {
     // Task instances: the hot path.
@@ -40,6 +44,28 @@ export function preparePgStatements(db: NodePgDatabase) {
       .set(placeholders(TI_MUTABLE_FIELDS))
       .where(and(tiKey, eq(ti.tryNumber, p('expectTryNumber')), inArrayParam(ti.state, 'expectStates')))
       .prepare(name('ti_cas')),
+    // The same compare-and-set for many task instances in one statement: one array per
+    // column, expectations included (the expected states of each row comma-joined).
+    // `ord` says which rows applied. Only for batches that name each TI once: UPDATE ... FROM
+    // changes a row at most once, so repeated keys go through tiCompareAndSet in order.
+    tiCompareAndSetMany: db
+      .update(ti)
+      .set(Object.fromEntries(TI_MUTABLE_FIELDS.map((f) => [f, fromV(ti[f])])))
+      .from(
+        sql`unnest(${tiUnnest}, ${p('expectTryNumbers')}::integer[], ${p('expectStates')}::text[])
+          with ordinality as v(${tiColumnNames}, expect_try_number, expect_states, ord)`,
+      )
+      .where(
+        and(
+          eq(ti.dagId, fromV(ti.dagId)),
+          eq(ti.runId, fromV(ti.runId)),
+          eq(ti.taskId, fromV(ti.taskId)),
+          sql`${ti.tryNumber} = v.expect_try_number`,
+          sql`${ti.state} = any(string_to_array(v.expect_states, ','))`,
+        ),
+      )
+      .returning({ ord: sql<number>`v.ord`.mapWith(Number) })
+      .prepare(name('ti_cas_many')),
     // All heartbeats of a batch in one statement: the keys come as four parallel arrays.
     tiHeartbeats: db
       .update(ti)
@@ -128,11 +154,12 @@ export function preparePgStatements(db: NodePgDatabase) {
       .prepare(name('run_release')),
 
     // XCom.
-    xcomUpsert: db
+    // Every XCom of a batch in one statement (keys must be unique within it).
+    xcomUpsertMany: db
       .insert(xcom)
-      .values(placeholders(['dagId', 'runId', 'taskId', 'value']))
+      .select(sql`select * from unnest(${p('dagIds')}::text[], ${p('runIds')}::text[], ${p('taskIds')}::text[], ${p('values')}::text[])`)
       .onConflictDoUpdate({ target: [xcom.dagId, xcom.runId, xcom.taskId], set: { value: sql`excluded.value` } })
-      .prepare(name('xcom_upsert')),
+      .prepare(name('xcom_upsert_many')),
     xcomGet: db.select({ value: xcom.value }).from(xcom).where(xcomKey).prepare(name('xcom_get')),
 
     // DAGs.

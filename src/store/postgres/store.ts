@@ -21,7 +21,7 @@ import {
   DEFAULT_POOL,
   decodeXcom,
   encodeXcom,
-  runSetValues,
+  runWriteValues,
   runValues,
   tiValues,
   toDagRow,
@@ -229,23 +229,38 @@ class PostgresStore implements Store {
   }
 
   /**
-   * In one transaction: task-instance compare-and-sets first, one statement each and in order
-   * (a later write of the same TI sees the earlier one), then all heartbeats in one statement
-   * (only tries still running are touched), XComs, and run states.
+   * In one transaction and a handful of round trips whatever the batch size: task-instance
+   * compare-and-sets first (one bulk statement; one statement per write, in order, if the
+   * batch names a TI twice, so a later write sees the earlier one), then all heartbeats (only
+   * tries still running are touched), all XComs (the last value per key wins), run states.
    */
   async write(batch: WriteBatch): Promise<WriteBatchResult> {
+    const tiWrites = batch.tis ?? [];
     const hb = batch.heartbeats;
-    const empty = !batch.tis?.length && !batch.runs?.length && !batch.xcoms?.length && !hb?.keys.length;
-    if (empty) return { tis: [], runs: [] };
-    return this.tx(async (s) => {
-      const tis: boolean[] = [];
-      for (const w of batch.tis ?? []) {
-        const r = await s.tiCompareAndSet.execute({
-          ...tiValues(w.row),
-          expectTryNumber: w.expect.tryNumber,
-          expectStates: w.expect.states,
+    const xcoms = lastPerKey(batch.xcoms ?? []);
+    if (tiWrites.length === 0 && !batch.runs?.length && xcoms.length === 0 && !hb?.keys.length) return { tis: [], runs: [] };
+    // Encode before BEGIN: a value that is not JSON fails the call without a round trip.
+    const xcomValues = xcoms.map((x) => encodeXcom(x.value));
+    const bulkTis = tiWrites.length > 1 && lastPerKey(tiWrites.map((w) => w.row)).length === tiWrites.length;
+    const statements =
+      (bulkTis ? 1 : tiWrites.length) + (hb?.keys.length ? 1 : 0) + (xcoms.length > 0 ? 1 : 0) + (batch.runs?.length ?? 0);
+    // A single statement is atomic by itself: BEGIN and COMMIT would only add two round trips
+    // (the supervisor's heartbeat-only batches are the common case).
+    return this.use(statements > 1, async (s) => {
+      let tis: boolean[];
+      if (bulkTis) {
+        const applied = await s.tiCompareAndSetMany.execute({
+          ...tiColumns(tiWrites.map((w) => w.row)),
+          expectTryNumbers: tiWrites.map((w) => w.expect.tryNumber),
+          expectStates: tiWrites.map((w) => w.expect.states.join(',')),
         });
-        tis.push(affected(r));
+        tis = tiWrites.map(() => false);
+        for (const { ord } of applied) tis[ord - 1] = true;
+      } else {
+        tis = [];
+        for (const w of tiWrites) {
+          tis.push(affected(await s.tiCompareAndSet.execute(tiValues(w.row, w.expect.tryNumber, w.expect.states))));
+        }
       }
       if (hb !== undefined && hb.keys.length > 0) {
         await s.tiHeartbeats.execute({
@@ -256,12 +271,17 @@ class PostgresStore implements Store {
           tryNumbers: hb.keys.map((k) => k.tryNumber),
         });
       }
-      for (const x of batch.xcoms ?? []) {
-        await s.xcomUpsert.execute({ dagId: x.dagId, runId: x.runId, taskId: x.taskId, value: encodeXcom(x.value) });
+      if (xcoms.length > 0) {
+        await s.xcomUpsertMany.execute({
+          dagIds: xcoms.map((x) => x.dagId),
+          runIds: xcoms.map((x) => x.runId),
+          taskIds: xcoms.map((x) => x.taskId),
+          values: xcomValues,
+        });
       }
       const runs: boolean[] = [];
       for (const w of batch.runs ?? []) {
-        runs.push(affected(await s.runSet.execute({ dagId: w.dagId, runId: w.runId, expectStates: w.expectStates, ...runSetValues(w.set) })));
+        runs.push(affected(await s.runSet.execute(runWriteValues(w, w.expectStates))));
       }
       return { tis, runs };
     });
@@ -321,7 +341,17 @@ function affected(r: { rowCount: number | null }): boolean {
   return (r.rowCount ?? 0) > 0;
 }
 
-/** Task instances as one array per column, for the unnest() insert. */
+/** The last entry per task-instance key, in first-seen order. */
+function lastPerKey<T extends TiKey>(items: T[]): T[] {
+  const byKey = new Map<string, T>();
+  for (const it of items) {
+    const key = `${it.dagId}\0${it.runId}\0${it.taskId}`;
+    byKey.set(key, it);
+  }
+  return [...byKey.values()];
+}
+
+/** Task instances as one array per column, for the unnest() statements. */
 function tiColumns(tis: TiRow[]): Record<string, unknown[]> {
   const out: Record<string, unknown[]> = {};
   for (const [key] of TI_COLUMNS) out[key] = tis.map((t) => t[key] ?? null);

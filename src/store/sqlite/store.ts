@@ -16,7 +16,7 @@ import {
   DEFAULT_POOL,
   decodeXcom,
   encodeXcom,
-  runSetValues,
+  runWriteValues,
   runValues,
   tiValues,
   toDagRow,
@@ -46,7 +46,10 @@ class SqliteStore implements Store {
   readonly dialect = 'sqlite' as const;
   private readonly sqlite: Database.Database;
   private readonly db: BetterSQLite3Database;
-  /** Prepared on first use: better-sqlite3 compiles at prepare time, so the tables must exist. */
+  /**
+   * better-sqlite3 compiles at prepare time, so the tables must exist: prepared when the store
+   * opens if the database is migrated, else right after migrate() (or on first use).
+   */
   private statements: SqliteStatements | undefined;
   private readonly applyBatchTx: Database.Transaction<(batch: WriteBatch) => WriteBatchResult>;
   private readonly createRunTx: Database.Transaction<(run: RunRow, tis: TiRow[]) => boolean>;
@@ -63,6 +66,11 @@ class SqliteStore implements Store {
     this.applyBatchTx = this.sqlite.transaction((batch: WriteBatch) => this.applyBatch(batch));
     this.createRunTx = this.sqlite.transaction((run: RunRow, tis: TiRow[]) => this.insertRun(run, tis));
     this.upsertDagTx = this.sqlite.transaction((d: UpsertDag) => this.writeDag(d));
+    try {
+      this.statements = prepareSqliteStatements(this.db);
+    } catch {
+      // Not migrated yet.
+    }
     this.claimRunsTx = this.sqlite.transaction((id: string, deadBefore: number, limit: number) => this.claim(id, deadBefore, limit));
   }
 
@@ -207,11 +215,7 @@ class SqliteStore implements Store {
     const s = this.s;
     const tis = (batch.tis ?? []).map(
       (w) =>
-        s.tiCompareAndSet.run({
-          ...tiValues(w.row),
-          expectTryNumber: w.expect.tryNumber,
-          expectStates: JSON.stringify(w.expect.states),
-        }).changes === 1,
+        s.tiCompareAndSet.run(tiValues(w.row, w.expect.tryNumber, JSON.stringify(w.expect.states))).changes === 1,
     );
     if (batch.heartbeats !== undefined) {
       const at = batch.heartbeats.at;
@@ -222,11 +226,7 @@ class SqliteStore implements Store {
     for (const x of batch.xcoms ?? []) {
       s.xcomUpsert.run({ dagId: x.dagId, runId: x.runId, taskId: x.taskId, value: encodeXcom(x.value) });
     }
-    const runs = (batch.runs ?? []).map(
-      (w) =>
-        s.runSet.run({ dagId: w.dagId, runId: w.runId, expectStates: JSON.stringify(w.expectStates), ...runSetValues(w.set) })
-          .changes === 1,
-    );
+    const runs = (batch.runs ?? []).map((w) => s.runSet.run(runWriteValues(w, JSON.stringify(w.expectStates))).changes === 1);
     return { tis, runs };
   }
 
