@@ -1,13 +1,13 @@
 /**
  * One suite for the Store interface, run against every dialect: SQLite on a temp file, and
- * PostgreSQL in a fresh schema per test (see test/helpers/postgres.ts).
+ * PostgreSQL in a fresh schema per test (see test/helpers/postgres.ts). Stores are opened
+ * through createStore, as kiln opens them.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { openPostgresStore } from '../../src/store/postgres/store.js';
-import { openSqliteStore } from '../../src/store/sqlite/store.js';
+import { createStore } from '../../src/store/index.js';
 import type { Store, TiRow } from '../../src/store/types.js';
 import { createTestSchema, postgresTestUrl } from '../helpers/postgres.js';
 import { fullTi, run, serializedDag, ti } from './fixtures.js';
@@ -36,7 +36,7 @@ const dialects: Dialect[] = [
     newTarget: async () => {
       // A nested folder: the store must create it.
       const path = join(sqliteDir, `t${++sqliteFiles}`, 'kiln.db');
-      return { open: () => openSqliteStore(path), dispose: async () => {} };
+      return { open: () => createStore(`sqlite:${path}`), dispose: async () => {} };
     },
   },
   {
@@ -46,7 +46,7 @@ const dialects: Dialect[] = [
         ? null
         : async () => {
             const schema = await createTestSchema(pgUrl, 'kiln_store');
-            return { open: () => openPostgresStore(schema.url), dispose: schema.drop };
+            return { open: () => createStore(schema.url), dispose: schema.drop };
           },
   },
 ];
@@ -103,6 +103,19 @@ describe.each(dialects)('$name store', ({ name, newTarget }) => {
         expect((await stores[0]!.listPools()).map((p) => p.name)).toEqual(['default_pool']);
       } finally {
         for (const s of stores) await s.close();
+        await fresh.dispose();
+      }
+    });
+
+    it('fails clearly before migrate, and works once migrated', async () => {
+      const fresh = await newTarget!();
+      const s = await fresh.open();
+      try {
+        await expect(s.listPools()).rejects.toMatchObject({ code: 'STORE', message: expect.stringContaining('kiln db migrate') });
+        await s.migrate();
+        expect((await s.listPools()).map((p) => p.name)).toEqual(['default_pool']);
+      } finally {
+        await s.close();
         await fresh.dispose();
       }
     });

@@ -50,6 +50,9 @@ export async function openPostgresStore(url: string): Promise<Store> {
 
 type UpsertDag = Parameters<Store['upsertDag']>[0];
 
+/** SQLSTATE 42P01: what every statement fails with before migrate(). */
+const UNDEFINED_TABLE = '42P01';
+
 class PostgresStore implements Store {
   readonly dialect = 'postgres' as const;
   private readonly pool: pg.Pool;
@@ -96,6 +99,11 @@ class PostgresStore implements Store {
         });
         throw err;
       }
+    } catch (err) {
+      if (sqlState(err) === UNDEFINED_TABLE) {
+        throw new KilnError('STORE', `PostgreSQL at ${this.target.display} has no kiln schema (run \`kiln db migrate\`)`, { cause: err });
+      }
+      throw err;
     } finally {
       client.off('error', onError);
       client.release(broken);
@@ -335,6 +343,12 @@ class PostgresStore implements Store {
   async releaseRuns(schedulerId: string): Promise<void> {
     await this.one((s) => s.runRelease.execute({ schedulerId }));
   }
+}
+
+/** The SQLSTATE of a pg error, also when drizzle wrapped it (DrizzleQueryError.cause). */
+function sqlState(err: unknown): unknown {
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | null;
+  return e?.code ?? e?.cause?.code;
 }
 
 function affected(r: { rowCount: number | null }): boolean {
