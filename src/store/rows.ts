@@ -74,9 +74,6 @@ export function tiValues<S>(r: TiRow, expectTryNumber = 0, expectStates: S | nul
   } satisfies Record<(typeof TI_FIELDS)[number], unknown>;
 }
 
-/** A task-instance row as drizzle returns it (state typed by the schema's $type). */
-export type TiRecord = { [K in keyof TiRow]: TiRow[K] };
-
 export interface DagRecord {
   dagId: string;
   file: string;

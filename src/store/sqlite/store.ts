@@ -66,12 +66,12 @@ class SqliteStore implements Store {
     this.applyBatchTx = this.sqlite.transaction((batch: WriteBatch) => this.applyBatch(batch));
     this.createRunTx = this.sqlite.transaction((run: RunRow, tis: TiRow[]) => this.insertRun(run, tis));
     this.upsertDagTx = this.sqlite.transaction((d: UpsertDag) => this.writeDag(d));
+    this.claimRunsTx = this.sqlite.transaction((id: string, deadBefore: number, limit: number) => this.claim(id, deadBefore, limit));
     try {
       this.statements = prepareSqliteStatements(this.db);
     } catch {
-      // Not migrated yet.
+      // Not migrated yet: prepared by migrate(), or on first use with a clear error.
     }
-    this.claimRunsTx = this.sqlite.transaction((id: string, deadBefore: number, limit: number) => this.claim(id, deadBefore, limit));
   }
 
   private get s(): SqliteStatements {
