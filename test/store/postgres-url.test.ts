@@ -19,7 +19,8 @@ describe('parsePostgresUrl', () => {
   });
 
   test('refuses a schema that is not a plain identifier', () => {
-    expect(() => parsePostgresUrl('postgres://h/db?schema=a;drop')).toThrow(/plain identifier/);
+    expect(() => parsePostgresUrl('postgres://h/db?schema=a;drop')).toThrow(/plain lower-case identifier/);
+    expect(() => parsePostgresUrl('postgres://h/db?schema=Kiln')).toThrow(/plain lower-case identifier/);
     expect(() => parsePostgresUrl('postgres://h/db?schema=a%20b')).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
   });
 });

@@ -5,7 +5,8 @@
  * user, password, database, sslmode, `options`, application_name, ...):
  * - `?schema=NAME`: kiln's tables live in schema NAME. It becomes `-c search_path=NAME` in the
  *   connection's startup options (appended to any `options=` already given) and migrate()
- *   creates the schema if it is missing. NAME must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*).
+ *   creates the schema if it is missing. NAME must be a plain lower-case identifier
+ *   ([a-z_][a-z0-9_]*), so it means the same quoted (CREATE SCHEMA) and unquoted (search_path).
  * - `?options=-c search_path=NAME` also works (node-postgres passes it through), but then the
  *   schema must already exist.
  */
@@ -28,8 +29,8 @@ export function parsePostgresUrl(url: string): PostgresTarget {
   }
   const schema = u.searchParams.get('schema') ?? undefined;
   u.searchParams.delete('schema');
-  if (schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(schema)) {
-    throw new ConfigError(`database URL: schema '${schema}' must be a plain identifier (letters, digits, underscores)`);
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema)) {
+    throw new ConfigError(`database URL: schema '${schema}' must be a plain lower-case identifier (a-z, 0-9, _)`);
   }
   // node-postgres lets the connection string override explicit options, so a given
   // `options=` is moved out of the URL and merged with the search_path.
