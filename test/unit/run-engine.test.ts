@@ -1,0 +1,158 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { dag } from '../../src/dag/authoring.js';
+import { serializeDag } from '../../src/dag/serialize.js';
+import type { DagBuilder } from '../../src/dag/authoring.js';
+import type { DagOptions } from '../../src/dag/types.js';
+import { RunEngine } from '../../src/scheduler/run-engine.js';
+import { initialTaskInstances, RunState } from '../../src/scheduler/run-state.js';
+import { createStore } from '../../src/store/index.js';
+import type { RunRow, Store } from '../../src/store/types.js';
+import { FakeExecutor, type ScriptedOutcome } from '../helpers/fake-executor.js';
+import type { TaskWork } from '../../src/protocol/messages.js';
+
+let store: Store | undefined;
+afterEach(async () => {
+  await store?.close();
+  store = undefined;
+});
+
+async function setup(options: Omit<DagOptions, 'id'>, build: (d: DagBuilder) => void, script: (w: TaskWork) => ScriptedOutcome | Promise<ScriptedOutcome>, engineOptions: { parallelism?: number; poolSlots?: Map<string, number> } = {}) {
+  store = await createStore(`sqlite:${join(mkdtempSync(join(tmpdir(), 'kiln-engine-')), 'kiln.db')}`);
+  await store.migrate();
+  const serialized = serializeDag(dag({ id: 'd', ...options }, build));
+  await store.upsertDag({ dagId: 'd', file: '/dev/null', version: 'v1', serialized });
+  let engine!: RunEngine;
+  const executor = new FakeExecutor({ parallelism: engineOptions.parallelism ?? 8, onEvent: (e) => engine.onExecutorEvent(e) }, script);
+  engine = new RunEngine({ store, executor, schedulerId: 'test', logsFolder: '/tmp/kiln-engine-logs', defaultIsolation: 'thread', poolSlots: engineOptions.poolSlots });
+  const newRun = async (runId = 'r1') => {
+    const row: RunRow = { dagId: 'd', runId, runType: 'manual', logicalDate: 0, state: 'queued', params: {}, dagVersion: 'v1', queuedAt: Date.now(), startedAt: null, endedAt: null, claimedBy: 'test' };
+    const tis = initialTaskInstances('d', runId, serialized.tasks);
+    await store!.createRun(row, tis);
+    return new RunState(row, serialized, '/dev/null', tis);
+  };
+  return { engine, executor, store: store!, newRun, serialized };
+}
+
+const ok: ScriptedOutcome = { outcome: 'success' };
+
+describe('RunEngine', () => {
+  it('runs a chain in order, persists every state, and passes XCom values', async () => {
+    const { engine, executor, store, newRun } = await setup({}, (d) => d.chain(d.task('a', () => 1), d.task('b', () => 1), d.task('c', () => 1)), (w) => ({ outcome: 'success', value: `${w.taskId}-out` }));
+    const run = await newRun();
+    engine.adopt(run);
+    await engine.whenRunFinished(run);
+    expect(executor.submitted.map((w) => w.taskId)).toEqual(['a', 'b', 'c']);
+    expect(executor.maxRunning).toBe(1);
+    const tis = await store.getTaskInstances('d', 'r1');
+    expect(tis.map((t) => [t.taskId, t.state, t.tryNumber])).toEqual([['a', 'success', 1], ['b', 'success', 1], ['c', 'success', 1]]);
+    expect((await store.getRun('d', 'r1'))?.state).toBe('success');
+    expect(await store.getXcom({ dagId: 'd', runId: 'r1', taskId: 'b' })).toBe('b-out');
+    expect(await engine.taskApi.xcom('d', 'r1', 'a')).toBe('a-out');
+  });
+
+  it('retries with a new try number and gives up after maxTries', async () => {
+    const { engine, store, newRun } = await setup({ defaults: { retryDelay: 0 } }, (d) => {
+      d.task('flaky', () => 1, { retries: 2 });
+      d.task('hopeless', () => 1, { retries: 1 });
+      d.task('stop', () => 1, { retries: 3 });
+    }, (w) => (w.taskId === 'flaky' && w.tryNumber === 3 ? ok : w.taskId === 'stop' ? { outcome: 'failed', noRetry: true } : { outcome: 'failed', message: `try ${w.tryNumber}` }));
+    const run = await newRun();
+    engine.adopt(run);
+    await engine.whenRunFinished(run);
+    const tis = Object.fromEntries((await store.getTaskInstances('d', 'r1')).map((t) => [t.taskId, t]));
+    expect(tis.flaky).toMatchObject({ state: 'success', tryNumber: 3, error: null });
+    expect(tis.hopeless).toMatchObject({ state: 'failed', tryNumber: 2, error: 'try 2' });
+    expect(tis.stop).toMatchObject({ state: 'failed', tryNumber: 1 });
+    expect((await store.getRun('d', 'r1'))?.state).toBe('failed');
+  });
+
+  it('never runs more than maxActiveTasks of a run at once', async () => {
+    const { engine, executor, newRun } = await setup({ maxActiveTasks: 3 }, (d) => {
+      for (let i = 0; i < 12; i++) d.task(`t${i}`, () => 1);
+    }, () => ok);
+    const run = await newRun();
+    engine.adopt(run);
+    await engine.whenRunFinished(run);
+    expect(executor.submitted).toHaveLength(12);
+    expect(executor.maxRunning).toBe(3);
+  });
+
+  it('respects pool slots and dispatches by priority weight when slots are scarce', async () => {
+    const { engine, executor, newRun } = await setup({}, (d) => {
+      d.task('low', () => 1, { priorityWeight: 1, pool: 'p' });
+      d.task('high', () => 1, { priorityWeight: 10, pool: 'p' });
+      d.task('mid', () => 1, { priorityWeight: 5, pool: 'p' });
+      d.task('big', () => 1, { priorityWeight: 0, pool: 'p', poolSlots: 2 });
+    }, () => ok, { poolSlots: new Map([['p', 2]]), parallelism: 1 });
+    const run = await newRun();
+    engine.adopt(run);
+    await engine.whenRunFinished(run);
+    expect(executor.submitted.map((w) => w.taskId)).toEqual(['high', 'mid', 'low', 'big']);
+    expect(executor.maxRunning).toBe(1);
+  });
+
+  it('caps the pool across tasks', async () => {
+    const { engine, executor, newRun } = await setup({}, (d) => {
+      for (let i = 0; i < 6; i++) d.task(`t${i}`, () => 1, { pool: 'narrow' });
+    }, () => ok, { poolSlots: new Map([['narrow', 2]]) });
+    const run = await newRun();
+    engine.adopt(run);
+    await engine.whenRunFinished(run);
+    expect(executor.maxRunning).toBe(2);
+  });
+
+  it('ignores a late event from a stale try', async () => {
+    const { engine, executor, store, newRun } = await setup({ defaults: { retryDelay: 0 } }, (d) => d.task('a', () => 1, { retries: 1 }), (w) => (w.tryNumber === 1 ? { outcome: 'hold' } : ok));
+    const run = await newRun();
+    engine.adopt(run);
+    await until(() => executor.heldKeys().length === 1);
+    const [firstKey] = executor.heldKeys();
+    // The first try is declared lost (as a zombie would be) and retried; then its late success arrives.
+    engine.onExecutorEvent({ type: 'finished', key: firstKey!, outcome: 'failed', noRetry: false, error: { name: 'Error', message: 'lost' }, exitCode: null, signal: null, usage: { peakRssBytes: null, cpuMs: null }, durationMs: 1, at: Date.now() });
+    await engine.whenRunFinished(run);
+    executor.release(firstKey!, { outcome: 'success', value: 'stale' });
+    await engine.whenIdle();
+    const [ti] = await store.getTaskInstances('d', 'r1');
+    expect(ti).toMatchObject({ state: 'success', tryNumber: 2 });
+    expect(await store.getXcom({ dagId: 'd', runId: 'r1', taskId: 'a' })).toBeUndefined();
+  });
+
+  it('takes over a run left running by a dead scheduler: orphans get a new try', async () => {
+    const { engine, executor, store, newRun, serialized } = await setup({}, (d) => d.chain(d.task('a', () => 1), d.task('b', () => 1)), () => ok);
+    const run = await newRun();
+    // Simulate a scheduler that died with 'a' running at try 1.
+    const [a] = await store.getTaskInstances('d', 'r1');
+    const runningA = { ...a!, state: 'running' as const, tryNumber: 1, queuedBy: 'dead', startedAt: Date.now() };
+    expect((await store.write({ tis: [{ row: runningA, expect: { tryNumber: 0, states: ['none'] } }] })).tis).toEqual([true]);
+    const adopted = new RunState(run.run, serialized, '/dev/null', await store.getTaskInstances('d', 'r1'));
+    engine.adopt(adopted);
+    await engine.whenRunFinished(adopted);
+    expect(executor.submitted.map((w) => `${w.taskId}#${w.tryNumber}`)).toEqual(['a#2', 'b#1']);
+    expect((await store.getRun('d', 'r1'))?.state).toBe('success');
+  });
+
+  it('rejects the run when someone else changes it under the engine', async () => {
+    const { engine, executor, store, newRun } = await setup({}, (d) => d.task('a', () => 1), () => ({ outcome: 'hold' }));
+    const run = await newRun();
+    engine.adopt(run);
+    await until(() => executor.heldKeys().length === 1);
+    await engine.whenIdle();
+    // `kiln tasks clear` from another process resets the task instance.
+    const [ti] = await store.getTaskInstances('d', 'r1');
+    await store.write({ tis: [{ row: { ...ti!, state: 'none' }, expect: { tryNumber: ti!.tryNumber, states: [ti!.state] } }] });
+    const finished = engine.whenRunFinished(run);
+    executor.release(executor.heldKeys()[0]!);
+    await expect(finished).rejects.toThrow(/changed by another process/);
+  });
+});
+
+async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setImmediate(r));
+  }
+}
