@@ -7,7 +7,7 @@
  * learns (started, heartbeats, finished) goes out through `onEvent`.
  */
 import type { Isolation } from '../dag/types.js';
-import type { ResourceUsage, SerializedError, TaskOutcome, TaskWork } from '../protocol/messages.js';
+import type { LogLevel, ResourceUsage, SerializedError, TaskOutcome, TaskWork } from '../protocol/messages.js';
 
 export type { TaskWork } from '../protocol/messages.js';
 
@@ -45,6 +45,12 @@ export interface ExecutorOptions {
   defaultIsolation: Isolation;
   taskApi: TaskApi;
   onEvent: (event: ExecutorEvent) => void;
+  /**
+   * Optional: every ctx.log line as it is written (a live view); the per-try log file gets
+   * them either way. Added after the first version of this interface; an executor may
+   * ignore it.
+   */
+  onLog?: (key: string, level: LogLevel, line: string) => void;
   /** Folder for per-try log files; the executor creates it. */
   logDir: string;
   /** How often the supervisor reports liveness of running tasks. */
