@@ -1,0 +1,461 @@
+/**
+ * The supervisor: one executor for all three isolations. It owns everything about a try's
+ * liveness (the runner only runs it):
+ *
+ *   submit -> a worker (pool: thread | process) or a fresh process (spawn)
+ *          -> 'started'; timers for timeout / heartbeat timeout; RSS/CPU sampling
+ *   runner messages -> 'task-heartbeat', onLog, XCom answers from taskApi
+ *   reply  -> 'finished' with the runner's result        (worker back to its pool)
+ *   death  -> 'finished' failed WORKER_EXITED, explained (worker replaced, crash loops slowed)
+ *   timeout / heartbeat timeout / cancel / stop
+ *          -> 'cancel' to the runner (ctx.signal aborts), after killGraceMs a kill of the
+ *             thread or the whole process tree; 'finished' once it is gone
+ *
+ * Invariant: exactly one 'finished' per submitted key, whatever happens (finish() is the
+ * only place that emits it, and it is idempotent per task).
+ */
+import { mkdirSync } from 'node:fs';
+import { appendFile, mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { ISOLATIONS, type Isolation } from '../dag/types.js';
+import { KilnError, errorMessage, type KilnErrorCode } from '../errors.js';
+import { serializeError } from '../protocol/errors.js';
+import type { ResourceUsage, RunnerMessage, SerializedError, TaskOutcome, TaskWork } from '../protocol/messages.js';
+import type { RunReply, RunRequest } from '../../workers/pool-protocol.js';
+import { baseChildEnv, grantedEnv } from './env.js';
+import { explainExit } from './exit-reason.js';
+import { settingsFrom, type LocalExecutorOptions, type LocalSettings } from './options.js';
+import { WorkerPool, type Waiter } from './pool.js';
+import { ProcessWorker } from './runtimes/process.js';
+import { SpawnedTask } from './runtimes/spawn.js';
+import { ThreadWorker } from './runtimes/thread.js';
+import { WorkerGoneError, workersDir, type PooledWorker, type TaskHost, type WorkerConfig, type WorkerExit } from './runtimes/types.js';
+import type { Executor, ExecutorEvent } from './types.js';
+import { UsageSampler, type Sampled } from './usage-sampler.js';
+
+export type { LocalExecutorOptions } from './options.js';
+
+type PooledIsolation = Exclude<Isolation, 'spawn'>;
+/** Consecutive failed worker starts after which tries waiting for that pool are failed. */
+const MAX_START_FAILURES = 3;
+/** After stop() kills, how long to wait beyond killGraceMs for the exits before giving up on them. */
+const STOP_BACKSTOP_MS = 10_000;
+
+interface StopReason {
+  code: KilnErrorCode;
+  message: string;
+  noRetry: boolean;
+}
+
+interface Finish {
+  outcome: TaskOutcome;
+  noRetry: boolean;
+  value?: unknown;
+  error: SerializedError | null;
+  exitCode: number | null;
+  signal: string | null;
+  usage: ResourceUsage;
+}
+
+/** Creates the built-in executor; `options.defaultIsolation` names the pool start() pre-warms. */
+export function createLocalExecutor(options: LocalExecutorOptions): Executor {
+  return new LocalExecutor(settingsFrom(options));
+}
+
+/** The supervisor's record of one submitted try. */
+class TaskRun implements Sampled, Waiter {
+  host: TaskHost | null = null;
+  worker: PooledWorker | null = null;
+  startedAt = 0;
+  finished = false;
+  stopReason: StopReason | null = null;
+  timeoutTimer: NodeJS.Timeout | null = null;
+  heartbeatTimer: NodeJS.Timeout | null = null;
+  graceTimer: NodeJS.Timeout | null = null;
+  peakRssBytes: number | null = null;
+  lastRssBytes: number | null = null;
+  sampledCpuMs: number | null = null;
+
+  constructor(
+    readonly work: TaskWork,
+    readonly isolation: Isolation,
+    private readonly executor: LocalExecutor,
+  ) {}
+
+  get samplePid(): number | null {
+    return this.host?.samplePid ?? null;
+  }
+
+  recordSample(rssBytes: number, cpuMs: number): void {
+    this.lastRssBytes = rssBytes;
+    this.peakRssBytes = Math.max(this.peakRssBytes ?? 0, rssBytes);
+    this.sampledCpuMs = cpuMs;
+    if (this.worker !== null) this.worker.memoryBytes = rssBytes;
+  }
+
+  give(worker: PooledWorker): void {
+    this.executor.runOnWorker(this, worker);
+  }
+
+  fail(err: Error): void {
+    this.executor.failUnstarted(this, err);
+  }
+}
+
+class LocalExecutor implements Executor {
+  readonly name = 'local';
+  private readonly tasks = new Map<string, TaskRun>();
+  private readonly pools = new Map<PooledIsolation, WorkerPool>();
+  private readonly sampler: UsageSampler;
+  /** Environment of pooled workers: kiln's minus protected variables, taken once. */
+  private readonly workerEnv = baseChildEnv();
+  private running = 0;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private stopping = false;
+  private stopped: Promise<void> | null = null;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly s: LocalSettings) {
+    this.sampler = new UsageSampler(s.usageSampleIntervalMs);
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(this.s.logDir, { recursive: true });
+    this.ensureHeartbeats();
+    const isolation = this.s.defaultIsolation;
+    if (isolation === 'spawn') return; // nothing to pre-warm: every try starts its own process
+    const { started, errors } = await this.pool(isolation).warm(this.s.parallelism);
+    if (started === 0 && errors[0] !== undefined) {
+      throw new KilnError('EXECUTOR', `could not start any ${isolation} worker: ${errorMessage(errors[0])}`, { cause: errors[0] });
+    }
+  }
+
+  freeSlots(): number {
+    return this.stopping ? 0 : this.s.parallelism - this.running;
+  }
+
+  submit(work: TaskWork): void {
+    if (this.stopping) throw new KilnError('EXECUTOR', `the executor is stopping; task ${work.key} was not started`);
+    if (this.running >= this.s.parallelism) {
+      throw new KilnError('EXECUTOR', `no free slot for task ${work.key}: ${this.running} of ${this.s.parallelism} running; submit only while freeSlots() > 0`);
+    }
+    if (this.tasks.has(work.key)) throw new KilnError('EXECUTOR', `task ${work.key} is already running in this executor`);
+    const isolation = work.isolation ?? this.s.defaultIsolation;
+    if (!ISOLATIONS.includes(isolation)) throw new KilnError('EXECUTOR', `task ${work.key}: unknown isolation '${String(isolation)}'`);
+    const task = new TaskRun(work, isolation, this);
+    this.tasks.set(work.key, task);
+    this.running++;
+    this.ensureHeartbeats();
+    if (isolation === 'spawn') this.runSpawned(task);
+    else this.pool(isolation).acquire(task);
+  }
+
+  cancel(key: string, reason: string): void {
+    const task = this.tasks.get(key);
+    if (task !== undefined) this.stopTask(task, { code: 'TASK_CANCELLED', message: `cancelled: ${reason}`, noRetry: true });
+  }
+
+  stop(options: { drainMs?: number } = {}): Promise<void> {
+    this.stopped ??= this.shutdown(options.drainMs ?? 0);
+    return this.stopped;
+  }
+
+  // ---- starting a try -------------------------------------------------------------------
+
+  /** @internal the pool hands a worker to a waiting try */
+  runOnWorker(task: TaskRun, worker: PooledWorker): void {
+    task.worker = worker;
+    const env = grantedEnv(task.work.env);
+    const req: RunRequest = env === undefined ? { __kiln: 1, type: 'run', work: task.work } : { __kiln: 1, type: 'run', work: task.work, env };
+    this.begin(task, worker, worker.run(req, (msg) => this.onRunnerMessage(task, msg)));
+  }
+
+  /** @internal the pool cannot start workers */
+  failUnstarted(task: TaskRun, err: Error): void {
+    this.finish(task, failed({ code: 'EXECUTOR', message: `could not start a ${task.isolation} worker for the task: ${errorMessage(err)}` }));
+  }
+
+  private runSpawned(task: TaskRun): void {
+    const env = { ...baseChildEnv(), ...grantedEnv(task.work.env) };
+    let spawned: SpawnedTask;
+    try {
+      spawned = new SpawnedTask(task.work, { env, heapLimitMb: this.s.workerHeapLimitMb, killGraceMs: this.s.killGraceMs }, (msg) => this.onRunnerMessage(task, msg));
+    } catch (err) {
+      queueMicrotask(() => this.finish(task, failed({ code: 'EXECUTOR', message: `could not spawn the task process: ${errorMessage(err)}` })));
+      return;
+    }
+    this.begin(task, spawned, spawned.done);
+  }
+
+  private begin(task: TaskRun, host: TaskHost, done: Promise<RunReply>): void {
+    task.host = host;
+    task.startedAt = performance.now();
+    const { key, timeoutMs, heartbeatTimeoutMs } = task.work;
+    // Events never fire from inside submit(); a microtask still lands before any reply.
+    queueMicrotask(() => this.emit({ type: 'started', key, isolation: task.isolation, pid: host.pid, threadId: host.threadId, at: Date.now() }));
+    if (timeoutMs !== null) {
+      task.timeoutTimer = setTimeout(() => this.stopTask(task, { code: 'TASK_TIMEOUT', message: `timed out after ${timeoutMs} ms`, noRetry: false }), timeoutMs);
+    }
+    if (heartbeatTimeoutMs !== null) {
+      task.heartbeatTimer = setTimeout(() => this.stopTask(task, {
+        code: 'TASK_HEARTBEAT_TIMEOUT',
+        message: `no heartbeat for ${heartbeatTimeoutMs} ms: the task promised to call ctx.heartbeat() at least that often`,
+        noRetry: false,
+      }), heartbeatTimeoutMs);
+    }
+    if (host.samplePid !== null) this.sampler.add(task);
+    done.then((reply) => this.onReply(task, reply), (err: unknown) => this.onGone(task, err));
+  }
+
+  // ---- while it runs ----------------------------------------------------------------------
+
+  private onRunnerMessage(task: TaskRun, msg: RunnerMessage): void {
+    if (task.finished) return;
+    switch (msg.type) {
+      case 'heartbeat':
+        task.heartbeatTimer?.refresh();
+        this.emit(msg.details === undefined
+          ? { type: 'task-heartbeat', key: msg.key, at: Date.now() }
+          : { type: 'task-heartbeat', key: msg.key, details: msg.details, at: Date.now() });
+        break;
+      case 'log':
+        this.s.onLog?.(msg.key, msg.level, msg.line);
+        break;
+      case 'xcom-pull':
+        this.answerXcom(task, msg.requestId, msg.taskId);
+        break;
+      default:
+        break; // 'started' / 'finished' are handled by the runtimes
+    }
+  }
+
+  private answerXcom(task: TaskRun, requestId: number, taskId: string): void {
+    const { dagId, runId } = task.work;
+    let pending: Promise<unknown>;
+    try {
+      pending = Promise.resolve(this.s.taskApi.xcom(dagId, runId, taskId));
+    } catch (err) {
+      pending = Promise.reject(err);
+    }
+    pending.then(
+      (value) => {
+        if (task.finished) return;
+        task.host?.send(value === undefined ? { __kiln: 1, type: 'xcom-value', requestId } : { __kiln: 1, type: 'xcom-value', requestId, value });
+      },
+      (err: unknown) => {
+        if (!task.finished) task.host?.send({ __kiln: 1, type: 'xcom-value', requestId, error: serializeError(err) });
+      },
+    );
+  }
+
+  /** Timeout, heartbeat timeout, cancel, stop: the AbortSignal first, the kill after graceMs. */
+  private stopTask(task: TaskRun, reason: StopReason, graceMs = this.s.killGraceMs): void {
+    if (task.finished) return;
+    if (task.stopReason !== null) {
+      if (graceMs === 0) task.host?.kill(); // stop() does not wait out an earlier grace period
+      return;
+    }
+    task.stopReason = reason;
+    clearTimer(task.timeoutTimer);
+    clearTimer(task.heartbeatTimer);
+    const host = task.host;
+    if (host === null) {
+      // Still waiting for a worker: nothing runs yet.
+      this.pools.get(task.isolation as PooledIsolation)?.cancelWait(task);
+      this.finish(task, failed(reason, reason.noRetry));
+      return;
+    }
+    host.send({ __kiln: 1, type: 'cancel', key: task.work.key, reason: reason.message });
+    if (graceMs === 0) host.kill();
+    else task.graceTimer = setTimeout(() => host.kill(), graceMs);
+  }
+
+  // ---- the end of a try --------------------------------------------------------------------
+
+  private onReply(task: TaskRun, reply: RunReply): void {
+    const { result } = reply;
+    const host = task.host!;
+    const stop = task.stopReason;
+    if (stop !== null) host.reapStrays(); // it ended on its own after the AbortSignal
+    if (task.worker !== null) this.pools.get(task.isolation as PooledIsolation)!.release(task.worker, 'ok');
+    const usage = this.usageOf(task, result.usage);
+    if (stop !== null) {
+      this.finish(task, { ...failed(stop, stop.noRetry), exitCode: host.exitCode, signal: host.signal, usage });
+      return;
+    }
+    this.finish(task, {
+      outcome: result.outcome,
+      noRetry: result.noRetry === true,
+      value: result.value,
+      error: result.error ?? null,
+      exitCode: host.exitCode,
+      signal: host.signal,
+      usage,
+    });
+  }
+
+  private onGone(task: TaskRun, err: unknown): void {
+    const exit: WorkerExit = err instanceof WorkerGoneError ? err.exit : { exitCode: null, signal: null, cause: err instanceof Error ? err : new Error(String(err)) };
+    const stop = task.stopReason;
+    if (task.worker !== null) this.pools.get(task.isolation as PooledIsolation)!.release(task.worker, stop !== null ? 'killed' : 'crashed');
+    const error: SerializedError = stop !== null
+      ? { name: 'KilnError', code: stop.code, message: `${stop.message}; ${killedHow(task.isolation, exit)}` }
+      : {
+          name: 'KilnError',
+          code: 'WORKER_EXITED',
+          message: explainExit(task.isolation, exit, {
+            heapLimitMb: this.s.workerHeapLimitMb,
+            lastRssBytes: task.lastRssBytes,
+            maxWorkerMemoryBytes: this.s.maxWorkerMemoryBytes,
+          }),
+        };
+    noteInTaskLog(task.work.logFile, error);
+    this.finish(task, { outcome: 'failed', noRetry: stop?.noRetry ?? false, error, exitCode: exit.exitCode, signal: exit.signal, usage: this.usageOf(task) });
+  }
+
+  /**
+   * Threads: the runner's own figures (isolate heap, busy time; see workers/runner-core.ts).
+   * Processes: the runner's end figures raised by the supervisor's pidusage samples; for a
+   * killed spawned process, the samples alone (its CPU time is the process's whole life).
+   */
+  private usageOf(task: TaskRun, reported?: ResourceUsage): ResourceUsage {
+    let peakRssBytes = reported?.peakRssBytes ?? null;
+    if (task.peakRssBytes !== null) peakRssBytes = Math.max(peakRssBytes ?? 0, task.peakRssBytes);
+    const cpuMs = reported?.cpuMs ?? (task.isolation === 'spawn' ? task.sampledCpuMs : null);
+    return { peakRssBytes, cpuMs };
+  }
+
+  /** The only place a 'finished' event is emitted. */
+  private finish(task: TaskRun, f: Finish): void {
+    if (task.finished) return;
+    task.finished = true;
+    clearTimer(task.timeoutTimer);
+    clearTimer(task.heartbeatTimer);
+    clearTimer(task.graceTimer);
+    this.sampler.remove(task);
+    this.tasks.delete(task.work.key);
+    this.running--;
+    const durationMs = task.host === null ? 0 : Math.round((performance.now() - task.startedAt) * 1000) / 1000;
+    const event: ExecutorEvent = {
+      type: 'finished',
+      key: task.work.key,
+      outcome: f.outcome,
+      noRetry: f.noRetry,
+      error: f.error,
+      exitCode: f.exitCode,
+      signal: f.signal,
+      usage: f.usage,
+      durationMs,
+      at: Date.now(),
+    };
+    if (f.value !== undefined) event.value = f.value;
+    this.emit(event);
+    if (this.running === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
+  // ---- plumbing ----------------------------------------------------------------------------
+
+  private pool(isolation: PooledIsolation): WorkerPool {
+    let pool = this.pools.get(isolation);
+    if (pool === undefined) {
+      const config: WorkerConfig = {
+        entry: new URL(`${isolation}-entry.js`, workersDir),
+        env: this.workerEnv,
+        heapLimitMb: this.s.workerHeapLimitMb,
+        maxDagVersions: this.s.maxDagVersionsPerWorker,
+        startTimeoutMs: this.s.workerStartTimeoutMs,
+        killGraceMs: this.s.killGraceMs,
+      };
+      pool = new WorkerPool({
+        maxWorkers: this.s.parallelism,
+        create: () => (isolation === 'thread' ? new ThreadWorker(config) : new ProcessWorker(config)),
+        maxTasksPerWorker: this.s.maxTasksPerWorker,
+        maxWorkerMemoryBytes: this.s.maxWorkerMemoryBytes,
+        respawnDelayMs: this.s.respawnDelayMs,
+        maxRespawnDelayMs: this.s.maxRespawnDelayMs,
+        maxStartFailures: MAX_START_FAILURES,
+      });
+      if (this.stopping) pool.freeze();
+      this.pools.set(isolation, pool);
+    }
+    return pool;
+  }
+
+  /** One timer for the liveness of every running try: the scheduler writes it in one batch. */
+  private ensureHeartbeats(): void {
+    if (this.heartbeatTimer !== null || this.stopping) return;
+    this.heartbeatTimer = setInterval(() => {
+      const keys: string[] = [];
+      for (const task of this.tasks.values()) if (task.host?.alive) keys.push(task.work.key);
+      if (keys.length > 0) this.emit({ type: 'heartbeat', keys, at: Date.now() });
+    }, this.s.heartbeatIntervalMs);
+    this.heartbeatTimer.unref();
+  }
+
+  private emit(event: ExecutorEvent): void {
+    try {
+      this.s.onEvent(event);
+    } catch (err) {
+      // A listener that throws must not break supervision of the other tries.
+      process.emitWarning(`kiln executor: onEvent threw on a '${event.type}' event: ${errorMessage(err)}`);
+    }
+  }
+
+  private whenIdle(): Promise<void> {
+    if (this.running === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private async shutdown(drainMs: number): Promise<void> {
+    this.stopping = true;
+    for (const pool of this.pools.values()) pool.freeze();
+    const notStarted: StopReason = { code: 'TASK_CANCELLED', message: 'kiln stopped before the task started', noRetry: false };
+    for (const task of [...this.tasks.values()]) if (task.host === null) this.stopTask(task, notStarted, 0);
+    if (this.running > 0 && drainMs > 0) await raceTimeout(this.whenIdle(), drainMs);
+    const interrupted: StopReason = { code: 'TASK_CANCELLED', message: 'kiln stopped before the task finished', noRetry: false };
+    for (const task of [...this.tasks.values()]) this.stopTask(task, interrupted, 0);
+    await raceTimeout(this.whenIdle(), this.s.killGraceMs + STOP_BACKSTOP_MS);
+    for (const task of [...this.tasks.values()]) {
+      this.finish(task, failed({ code: 'WORKER_EXITED', message: 'kiln stopped and the task did not exit after it was killed' }));
+    }
+    clearTimer(this.heartbeatTimer);
+    this.sampler.stop();
+    await Promise.all([...this.pools.values()].map((pool) => pool.close()));
+  }
+}
+
+function failed(reason: { code: KilnErrorCode; message: string }, noRetry = false): Finish {
+  return {
+    outcome: 'failed',
+    noRetry,
+    error: { name: 'KilnError', code: reason.code, message: reason.message },
+    exitCode: null,
+    signal: null,
+    usage: { peakRssBytes: null, cpuMs: null },
+  };
+}
+
+function killedHow(isolation: Isolation, exit: WorkerExit): string {
+  if (isolation === 'thread') return 'the worker thread was terminated';
+  const how = exit.signal !== null ? `by ${exit.signal}` : exit.exitCode !== null ? `(exit code ${exit.exitCode})` : '';
+  return `the ${isolation === 'spawn' ? 'task process' : 'worker process'} and its children were killed ${how}`.trimEnd();
+}
+
+/** The supervisor's own words in the try's log, when it ended the try (the runner could not). */
+function noteInTaskLog(logFile: string | null, error: SerializedError): void {
+  if (logFile === null) return;
+  const line = `${new Date().toISOString()} ERROR [kiln] ${error.code}: ${error.message}\n`;
+  void mkdir(dirname(logFile), { recursive: true })
+    .then(() => appendFile(logFile, line))
+    .catch(() => {});
+}
+
+function clearTimer(timer: NodeJS.Timeout | null): void {
+  if (timer !== null) clearTimeout(timer);
+}
+
+function raceTimeout(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() => clearTimeout(timer));
+}
