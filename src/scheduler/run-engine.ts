@@ -12,13 +12,18 @@
  *                                      crash can never leave a task running that the
  *                                      database does not know is queued
  * Events that arrive during a flush are applied in memory and go out with the next one.
+ *
+ * When another process changes a run under us (`kiln tasks clear|mark`, or a scheduler that
+ * took the run over), one of our compare-and-sets fails and the run goes stale: we drop it,
+ * cancel its tries and keep them as orphans until they end, so the run is never adopted
+ * again (and no task instance started again) while one of its tries still runs here.
  */
 import { join } from 'node:path';
 import { retryDelayMs } from '../dag/retry.js';
 import type { Isolation, TiState } from '../dag/types.js';
 import { KilnError } from '../errors.js';
 import type { Executor, ExecutorEvent, TaskApi } from '../executor/types.js';
-import type { TaskWork } from '../protocol/messages.js';
+import { taskKey, type TaskWork } from '../protocol/messages.js';
 import type { RunWrite, Store, TiRow, TiWrite, WriteBatch, XcomWrite } from '../store/types.js';
 import { ReadyQueue } from './ready-queue.js';
 import { isActive, isFinished, runKey, RunState } from './run-state.js';
@@ -38,11 +43,29 @@ export interface RunEngineOptions {
   /** The store rejected a write for this run: it changed under us (cleared, taken over). */
   onRunStale?: (run: RunState) => void;
   onError?: (err: unknown) => void;
+  /** How long an abandoned (cancelled) try may hold its task instance before we stop waiting for its end. */
+  orphanGraceMs?: number;
 }
+
+/** A try we gave up on (run went stale, zombie, stuck in queued) that may still be running. */
+interface Orphan {
+  runKey: string;
+  /** `${runKey}\u0000${taskId}`: the task instance it blocks. */
+  tiKey: string;
+  pool: string;
+  poolSlots: number;
+  /** After this, the try is assumed gone (the executor kills within its kill grace). */
+  until: number;
+}
+
+/** The fields of an executor 'finished' event the engine records. */
+type TryEnd = Omit<Extract<ExecutorEvent, { type: 'finished' }>, 'type' | 'key'>;
+
+const DEFAULT_ORPHAN_GRACE_MS = 60_000;
 
 interface Pending {
   tis: Map<string, { write: TiWrite; run: RunState }>;
-  runs: RunWrite[];
+  runs: Array<{ write: RunWrite; run: RunState }>;
   xcoms: XcomWrite[];
   heartbeats: Array<{ dagId: string; runId: string; taskId: string; tryNumber: number }>;
   heartbeatAt: number;
@@ -59,6 +82,13 @@ export class RunEngine {
   private readonly ready = new ReadyQueue();
   private readonly retryTimes = new Map<string, { run: RunState; taskId: string; at: number }>();
   private readonly poolUsed = new Map<string, number>();
+  private readonly orphans = new Map<string, Orphan>();
+  /** Task instances (tiKey) with an orphan try still alive: not dispatched again until it ends. */
+  private readonly orphanTis = new Map<string, number>();
+  /** Runs to compare with the database at the next flush (see refresh()). */
+  private readonly reloads = new Set<string>();
+  private frozen = false;
+  private detached = false;
   private pending = emptyPending();
   private flushing = false;
   private flushAgain = false;
@@ -85,8 +115,29 @@ export class RunEngine {
     return this.runs.size;
   }
 
+  /** Tries handed to the executor that have not ended (abandoned ones included). */
+  get activeTryCount(): number {
+    return this.tries.size + this.orphans.size;
+  }
+
   hasRun(dagId: string, runId: string): boolean {
     return this.runs.has(runKey(dagId, runId));
+  }
+
+  getRun(dagId: string, runId: string): RunState | undefined {
+    return this.runs.get(runKey(dagId, runId));
+  }
+
+  /** The runs held in memory. */
+  heldRuns(): IterableIterator<RunState> {
+    return this.runs.values();
+  }
+
+  /** True while a try of this run that we abandoned may still be running. */
+  isDraining(dagId: string, runId: string): boolean {
+    const key = runKey(dagId, runId);
+    for (const o of this.orphans.values()) if (o.runKey === key) return true;
+    return false;
   }
 
   /**
@@ -99,7 +150,7 @@ export class RunEngine {
     const now = this.now();
     if (state.run.state === 'queued') {
       state.run = { ...state.run, state: 'running', startedAt: now };
-      this.pending.runs.push({ dagId: state.run.dagId, runId: state.run.runId, expectStates: ['queued'], set: { state: 'running', startedAt: now } });
+      this.pending.runs.push({ run: state, write: { dagId: state.run.dagId, runId: state.run.runId, expectStates: ['queued'], set: { state: 'running', startedAt: now } } });
     }
     for (const ti of [...state.tis.values()]) {
       if (isActive(ti.state)) this.setTi(state, { ...ti, state: 'scheduled', pid: null, queuedBy: null }, [ti.state]);
@@ -121,6 +172,7 @@ export class RunEngine {
   }
 
   onExecutorEvent = (event: ExecutorEvent): void => {
+    if (this.detached) return;
     try {
       this.applyEvent(event);
     } catch (err) {
@@ -132,6 +184,71 @@ export class RunEngine {
   /** Re-checks pools/executor room (e.g. after pool sizes changed) and flushes. */
   poke(): void {
     this.requestFlush();
+  }
+
+  /**
+   * Compares a held run with the database at the next flush (when none of our writes is in
+   * flight). A run set back to 'queued' by another process (`kiln tasks clear|mark`) is
+   * merged: task instances changed there are taken as they are there (a try of ours that was
+   * marked is cancelled), then readiness is decided again. Any other difference: stale.
+   */
+  refresh(dagId: string, runId: string): void {
+    const key = runKey(dagId, runId);
+    if (!this.runs.has(key)) return;
+    this.reloads.add(key);
+    this.requestFlush();
+  }
+
+  /** A running try without heartbeat (zombie): cancel it and fail it, or put it up for retry. */
+  expireTry(key: { dagId: string; runId: string; taskId: string; tryNumber: number }, reason: string): boolean {
+    const run = this.runs.get(runKey(key.dagId, key.runId));
+    const ti = run?.tis.get(key.taskId);
+    if (!run || !ti || ti.tryNumber !== key.tryNumber || !isActive(ti.state)) return false;
+    const at = this.now();
+    this.abandonTry(run, ti, reason);
+    this.endTry(run, key.taskId, {
+      outcome: 'failed', noRetry: false, error: { name: 'KilnError', message: reason }, exitCode: null, signal: null,
+      usage: { peakRssBytes: null, cpuMs: null }, durationMs: at - (ti.startedAt ?? ti.queuedAt ?? at), at,
+    });
+    this.requestFlush();
+    return true;
+  }
+
+  /**
+   * A try queued for too long without starting: cancel it and queue the task again. The lost
+   * try does not count against the task's retries.
+   */
+  requeueTry(key: { dagId: string; runId: string; taskId: string; tryNumber: number }, reason: string): boolean {
+    const run = this.runs.get(runKey(key.dagId, key.runId));
+    const ti = run?.tis.get(key.taskId);
+    if (!run || !ti || ti.tryNumber !== key.tryNumber || ti.state !== 'queued') return false;
+    this.abandonTry(run, ti, reason);
+    this.setTi(run, { ...ti, state: 'scheduled', maxTries: ti.maxTries + 1, queuedBy: null }, ['queued']);
+    this.ready.push(run, key.taskId, run.tasks.get(key.taskId)!.priorityWeight);
+    this.requestFlush();
+    return true;
+  }
+
+  /** Stops waiting for abandoned tries that outlived their grace period. */
+  sweepOrphans(): void {
+    const now = this.now();
+    let freed = false;
+    for (const [key, o] of this.orphans) {
+      if (o.until > now) continue;
+      this.endOrphan(key, o);
+      freed = true;
+    }
+    if (freed) this.requestFlush();
+  }
+
+  /** Shutdown, step 1: queue nothing new; events of running tries are still recorded. */
+  freeze(): void {
+    this.frozen = true;
+  }
+
+  /** Shutdown, step 2: ignore executor events (tries killed at shutdown stay 'running' for the next scheduler to take over). */
+  detach(): void {
+    this.detached = true;
   }
 
   /** Resolves when nothing is pending: no writes, no flush in progress (ready tasks blocked by a limit may remain). */
@@ -171,7 +288,12 @@ export class RunEngine {
       return;
     }
     const entry = this.tries.get(event.key);
-    if (!entry) return; // a stale try, or a run we no longer hold
+    if (!entry) {
+      // A try we abandoned has ended: its task instance may run again, its slot is free.
+      const orphan = event.type === 'finished' ? this.orphans.get(event.key) : undefined;
+      if (orphan) this.endOrphan(event.key, orphan);
+      return; // a stale try, or a run we no longer hold
+    }
     const { run, taskId } = entry;
     const ti = run.tis.get(taskId)!;
     if (event.type === 'task-heartbeat') {
@@ -188,6 +310,13 @@ export class RunEngine {
     // finished
     this.tries.delete(event.key);
     if (!isActive(ti.state)) return;
+    this.releaseSlots(ti);
+    this.endTry(run, taskId, event);
+  }
+
+  /** Records the end of the current try of a task instance, then decides what follows. */
+  private endTry(run: RunState, taskId: string, event: TryEnd): void {
+    const ti = run.tis.get(taskId)!;
     const task = run.tasks.get(taskId)!;
     let state: TiState;
     let nextRetryAt: number | null = null;
@@ -204,7 +333,6 @@ export class RunEngine {
       error: event.error ? (event.error.code ? `${event.error.code}: ${event.error.message}` : event.error.message) : null,
     };
     this.setTi(run, next, [ti.state]);
-    this.releaseSlots(run, ti);
     if (state === 'success' && event.value !== undefined) {
       run.xcoms.set(taskId, event.value);
       this.pending.xcoms.push({ dagId: ti.dagId, runId: ti.runId, taskId, value: event.value });
@@ -239,7 +367,8 @@ export class RunEngine {
     const outcome = run.outcome();
     if (!outcome || run.run.state === outcome) return;
     const endedAt = this.now();
-    this.pending.runs.push({ dagId: run.run.dagId, runId: run.run.runId, expectStates: ['queued', 'running'], set: { state: outcome, endedAt } });
+    // Only from 'running': a run set back to 'queued' by `kiln tasks clear` must not be ended.
+    this.pending.runs.push({ run, write: { dagId: run.run.dagId, runId: run.run.runId, expectStates: ['running'], set: { state: outcome, endedAt } } });
     run.run = { ...run.run, state: outcome, endedAt };
     this.pending.finishedRuns.push(run);
   }
@@ -279,6 +408,7 @@ export class RunEngine {
 
   /** Moves ready task instances to queued while the executor, run and pool have room. */
   private dispatch(): void {
+    if (this.frozen) return;
     let free = this.options.executor.freeSlots() - this.pending.works.length;
     if (free <= 0 || this.ready.size === 0) return;
     const now = this.now();
@@ -288,6 +418,7 @@ export class RunEngine {
       const ti = run.tis.get(taskId)!;
       if (ti.state !== 'scheduled') return 'drop';
       if (run.active >= run.dag.maxActiveTasks) return 'keep';
+      if (this.orphanTis.has(`${run.key}\u0000${taskId}`)) return 'keep';
       const limit = this.options.poolSlots?.get(ti.pool);
       const used = this.poolUsed.get(ti.pool) ?? 0;
       if (limit !== undefined && used + ti.poolSlots > limit) return 'keep';
@@ -301,25 +432,44 @@ export class RunEngine {
       };
       this.setTi(run, queued, ['scheduled']);
       this.poolUsed.set(ti.pool, used + ti.poolSlots);
-      const key = `${ti.dagId}/${ti.runId}/${taskId}/${tryNumber}`;
-      this.tries.set(key, { run, taskId });
-      this.pending.works.push({
-        run,
-        work: {
-          key, dagId: ti.dagId, runId: ti.runId, taskId, tryNumber, maxTries: ti.maxTries,
-          dagFile: run.dagFile, dagVersion: run.run.dagVersion,
-          params: { ...run.dag.params, ...run.run.params }, isolation,
-          timeoutMs: task.timeoutMs, heartbeatTimeoutMs: task.heartbeatTimeoutMs, env: task.env,
-          logFile: join(this.options.logsFolder, safe(ti.dagId), safe(ti.runId), safe(taskId), `${tryNumber}.log`),
-        },
-      });
+      this.tries.set(taskKey(ti.dagId, ti.runId, taskId, tryNumber), { run, taskId });
+      this.pending.works.push({ run, work: taskWork(run, queued, isolation, taskLogFile(this.options.logsFolder, ti.dagId, ti.runId, taskId, tryNumber)) });
       free--;
       return 'drop';
     });
   }
 
-  private releaseSlots(_run: RunState, ti: TiRow): void {
+  private releaseSlots(ti: Pick<TiRow, 'pool' | 'poolSlots'>): void {
     this.poolUsed.set(ti.pool, Math.max(0, (this.poolUsed.get(ti.pool) ?? 0) - ti.poolSlots));
+  }
+
+  /**
+   * Gives up on the current try of a task instance: the executor cancels it, and until its
+   * end is reported (or the grace period passes) it keeps its pool slot and blocks the task
+   * instance and its run from starting again here, so one task instance never runs twice
+   * at once. A try still waiting in the pending batch was never submitted: it is dropped.
+   */
+  private abandonTry(run: RunState, ti: TiRow, reason: string): void {
+    const key = taskKey(ti.dagId, ti.runId, ti.taskId, ti.tryNumber);
+    this.tries.delete(key);
+    const unsent = this.pending.works.findIndex((w) => w.work.key === key);
+    if (unsent >= 0) {
+      this.pending.works.splice(unsent, 1);
+      this.releaseSlots(ti);
+      return;
+    }
+    const tiKey = `${run.key}\u0000${ti.taskId}`;
+    this.orphans.set(key, { runKey: run.key, tiKey, pool: ti.pool, poolSlots: ti.poolSlots, until: this.now() + (this.options.orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS) });
+    this.orphanTis.set(tiKey, (this.orphanTis.get(tiKey) ?? 0) + 1);
+    this.options.executor.cancel(key, reason);
+  }
+
+  private endOrphan(key: string, o: Orphan): void {
+    if (!this.orphans.delete(key)) return;
+    this.releaseSlots(o);
+    const left = (this.orphanTis.get(o.tiKey) ?? 1) - 1;
+    if (left > 0) this.orphanTis.set(o.tiKey, left);
+    else this.orphanTis.delete(o.tiKey);
   }
 
   // ---- persistence -----------------------------------------------------------------
@@ -362,6 +512,7 @@ export class RunEngine {
         const pending = this.pending;
         this.pending = emptyPending();
         await this.commit(pending);
+        if (this.reloads.size > 0) await this.applyReloads();
       } while (this.flushAgain || !this.isPendingEmpty());
     } catch (err) {
       // A failed write leaves memory ahead of the database: nothing here can be trusted.
@@ -380,7 +531,7 @@ export class RunEngine {
     const tiEntries = [...p.tis.values()];
     const batch: WriteBatch = {
       tis: tiEntries.map((e) => e.write),
-      runs: p.runs,
+      runs: p.runs.map((r) => r.write),
       xcoms: p.xcoms,
       ...(p.heartbeats.length > 0 ? { heartbeats: { at: p.heartbeatAt, keys: p.heartbeats } } : {}),
     };
@@ -388,6 +539,9 @@ export class RunEngine {
       const result = await this.options.store.write(batch);
       result.tis.forEach((applied, i) => {
         if (!applied) this.markStale(tiEntries[i]!.run);
+      });
+      result.runs.forEach((applied, i) => {
+        if (!applied) this.markStale(p.runs[i]!.run);
       });
     }
     for (const { work, run } of p.works) {
@@ -407,15 +561,69 @@ export class RunEngine {
   private markStale(run: RunState): void {
     if (run.stale) return;
     run.stale = true;
+    for (const ti of run.tis.values()) if (isActive(ti.state)) this.abandonTry(run, ti, 'the run was changed by another process');
     this.release(run);
     this.options.onRunStale?.(run);
     for (const w of this.runWaiters.get(run.key) ?? []) w.reject(staleError(run));
     this.runWaiters.delete(run.key);
   }
 
+  /** See refresh(). Runs inside flush(), so none of our writes is in flight meanwhile. */
+  private async applyReloads(): Promise<void> {
+    const keys = [...this.reloads];
+    this.reloads.clear();
+    for (const key of keys) {
+      const run = this.runs.get(key);
+      if (!run) continue;
+      const { dagId, runId } = run.run;
+      const row = await this.options.store.getRun(dagId, runId);
+      const still = (): boolean => this.runs.get(key) === run && !run.stale && !this.pending.runs.some((w) => w.run === run);
+      // A run write of ours still pending explains any difference; it decides by itself.
+      if (!still() || row?.state === run.run.state) continue;
+      if (row?.state !== 'queued') {
+        this.markStale(run);
+        continue;
+      }
+      const tis = await this.options.store.getTaskInstances(dagId, runId);
+      if (still()) this.merge(run, tis);
+    }
+  }
+
+  /** Takes the database's task instances of a run that was set back to 'queued' under us. */
+  private merge(run: RunState, tis: readonly TiRow[]): void {
+    const changed: string[] = [];
+    for (const db of tis) {
+      const mem = run.tis.get(db.taskId);
+      const tiKey = `${run.key}\u0000${db.taskId}`;
+      // Our own pending write to it expects what the database held before: its CAS decides.
+      if (!mem || this.pending.tis.has(tiKey)) continue;
+      if (mem.state === db.state && mem.tryNumber === db.tryNumber) continue;
+      if (isActive(db.state)) {
+        // Started by someone else while we hold the run: only a fresh adoption can sort it out.
+        this.markStale(run);
+        return;
+      }
+      if (isActive(mem.state)) this.abandonTry(run, mem, `task instance changed by another process (now ${db.state})`);
+      run.replace(db);
+      this.ready.remove(run, db.taskId);
+      this.retryTimes.delete(tiKey);
+      if (db.state !== 'success') run.xcoms.delete(db.taskId);
+      changed.push(db.taskId);
+    }
+    run.run = { ...run.run, state: 'running' };
+    this.pending.runs.push({ run, write: { dagId: run.run.dagId, runId: run.run.runId, expectStates: ['queued'], set: { state: 'running' } } });
+    for (const taskId of changed) {
+      const ti = run.tis.get(taskId)!;
+      if (ti.state === 'up_for_retry') this.armRetry(run, ti);
+      else if (isFinished(ti.state)) this.onFinished(run, taskId);
+    }
+    for (const ti of run.tis.values()) if (ti.state === 'none' || ti.state === 'scheduled') this.evaluate(run, ti.taskId);
+    this.checkRunDone(run);
+  }
+
   private isPendingEmpty(): boolean {
     const p = this.pending;
-    return p.tis.size === 0 && p.runs.length === 0 && p.xcoms.length === 0 && p.heartbeats.length === 0 && p.works.length === 0 && p.finishedRuns.length === 0;
+    return this.reloads.size === 0 && p.tis.size === 0 && p.runs.length === 0 && p.xcoms.length === 0 && p.heartbeats.length === 0 && p.works.length === 0 && p.finishedRuns.length === 0;
   }
 }
 
@@ -423,6 +631,22 @@ export { isFinished };
 
 function staleError(run: RunState): KilnError {
   return new KilnError('STORE', `run '${run.run.runId}' of DAG '${run.run.dagId}' was changed by another process (cleared, marked or taken over) while this one drove it`);
+}
+
+/** What the executor gets for one try of a task instance (`ti` at its new try number). */
+export function taskWork(run: Pick<RunState, 'run' | 'dag' | 'dagFile' | 'tasks'>, ti: TiRow, isolation: Isolation, logFile: string | null): TaskWork {
+  const task = run.tasks.get(ti.taskId)!;
+  return {
+    key: taskKey(ti.dagId, ti.runId, ti.taskId, ti.tryNumber), dagId: ti.dagId, runId: ti.runId, taskId: ti.taskId,
+    tryNumber: ti.tryNumber, maxTries: ti.maxTries, dagFile: run.dagFile, dagVersion: run.run.dagVersion,
+    params: { ...run.dag.params, ...run.run.params }, isolation,
+    timeoutMs: task.timeoutMs, heartbeatTimeoutMs: task.heartbeatTimeoutMs, env: task.env, logFile,
+  };
+}
+
+/** Where a try's log goes: `<logsFolder>/<dag>/<run>/<task>/<try>.log`, each segment made file-name safe. */
+export function taskLogFile(logsFolder: string, dagId: string, runId: string, taskId: string, tryNumber: number): string {
+  return join(logsFolder, safe(dagId), safe(runId), safe(taskId), `${tryNumber}.log`);
 }
 
 function safe(segment: string): string {

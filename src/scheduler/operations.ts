@@ -1,0 +1,126 @@
+/**
+ * What an operator does to a run from another process (`kiln tasks clear|mark`), written so
+ * that the scheduler driving the run notices and never runs one task instance twice at once:
+ *
+ * - every task-instance change is a compare-and-set on (task instance, try number, state),
+ *   so a change that races with the scheduler fails on one side and is retried or reported;
+ * - queued and running task instances are never cleared (their tries still run somewhere);
+ * - the run is set back to 'queued'. The scheduler that holds it sees that on its next tick
+ *   (claimRuns returns the runs it holds) and merges the changed task instances
+ *   (RunEngine.refresh); a finished run is claimed and adopted afresh by any scheduler.
+ */
+import { downstreamMap } from '../dag/graph.js';
+import type { SerializedDag, TiState } from '../dag/types.js';
+import { KilnError, UsageError } from '../errors.js';
+import type { RunRow, RunWrite, Store, TiRow, TiWrite } from '../store/types.js';
+import { isActive, RunState } from './run-state.js';
+
+export interface RunContext {
+  run: RunRow;
+  dag: SerializedDag;
+  tis: TiRow[];
+}
+
+/** Loads a run, the DAG version it runs, and its task instances (one run: not a loop). */
+export async function loadRun(store: Store, dagId: string, runId: string): Promise<RunContext> {
+  const run = await store.getRun(dagId, runId);
+  if (!run) throw new UsageError(`DAG '${dagId}' has no run '${runId}'`);
+  const dag = await store.getDagVersion(dagId, run.dagVersion);
+  if (!dag) throw new KilnError('DAG_NOT_FOUND', `version ${run.dagVersion} of DAG '${dagId}' (of run '${runId}') is not in the database`);
+  return { run, dag, tis: await store.getTaskInstances(dagId, runId) };
+}
+
+export interface ClearResult {
+  cleared: string[];
+  /** Queued or running: left alone. */
+  skipped: Array<{ taskId: string; state: TiState }>;
+  /** Changed by someone else between our read and our write. */
+  conflicts: string[];
+}
+
+/**
+ * Resets task instances to 'none' so they run again (a new try number each), and the run to
+ * 'queued'. Each cleared task gets its retries again, as Airflow's clear does (maxTries =
+ * tries so far + retries + 1). Without `taskId` every task instance of the run is cleared.
+ */
+export async function clearTasks(store: Store, ctx: RunContext, options: { taskId?: string; downstream?: boolean } = {}): Promise<ClearResult> {
+  const { run, dag, tis } = ctx;
+  const targets = new Set<string>();
+  if (options.taskId === undefined) for (const ti of tis) targets.add(ti.taskId);
+  else {
+    requireTask(ctx, options.taskId);
+    targets.add(options.taskId);
+    if (options.downstream) {
+      const down = downstreamMap(dag.tasks);
+      const stack = [options.taskId];
+      while (stack.length > 0) {
+        for (const d of down.get(stack.pop()!) ?? []) {
+          if (targets.has(d)) continue;
+          targets.add(d);
+          stack.push(d);
+        }
+      }
+    }
+  }
+  const retries = new Map(dag.tasks.map((t) => [t.taskId, t.retries]));
+  const result: ClearResult = { cleared: [], skipped: [], conflicts: [] };
+  const writes: TiWrite[] = [];
+  for (const ti of tis) {
+    if (!targets.has(ti.taskId)) continue;
+    if (isActive(ti.state)) {
+      result.skipped.push({ taskId: ti.taskId, state: ti.state });
+      continue;
+    }
+    writes.push({
+      row: {
+        ...ti, state: 'none', maxTries: ti.tryNumber + (retries.get(ti.taskId) ?? ti.maxTries - 1) + 1,
+        queuedAt: null, startedAt: null, endedAt: null, durationMs: null, pid: null, exitCode: null, signal: null, error: null,
+        peakRssBytes: null, cpuMs: null, lastHeartbeatAt: null, queuedBy: null, nextRetryAt: null,
+      },
+      expect: { tryNumber: ti.tryNumber, states: [ti.state] },
+    });
+  }
+  if (writes.length === 0) return result;
+  const runWrite: RunWrite = { dagId: run.dagId, runId: run.runId, expectStates: [run.state], set: { state: 'queued', endedAt: null } };
+  const applied = await store.write({ tis: writes, runs: [runWrite] });
+  applied.tis.forEach((ok, i) => (ok ? result.cleared : result.conflicts).push(writes[i]!.row.taskId));
+  if (!applied.runs[0]) await requeueRun(store, run.dagId, run.runId);
+  return result;
+}
+
+/**
+ * Sets one task instance to success or failed by hand. A run still active is set back to
+ * 'queued' so the scheduler driving it takes the change into account (and cancels the try
+ * if it was running); a finished run gets its outcome recomputed here.
+ */
+export async function markTask(store: Store, ctx: RunContext, taskId: string, state: 'success' | 'failed', now = Date.now()): Promise<{ changed: boolean; runState: RunRow['state'] }> {
+  const { run } = ctx;
+  const ti = requireTask(ctx, taskId);
+  if (ti.state === state) return { changed: false, runState: run.state };
+  const marked: TiRow = {
+    ...ti, state, startedAt: ti.startedAt ?? now, endedAt: now, durationMs: ti.durationMs ?? (ti.startedAt === null ? 0 : now - ti.startedAt),
+    error: state === 'failed' ? 'marked failed by hand' : null, nextRetryAt: null,
+  };
+  let runWrite: RunWrite | null = null;
+  if (run.state === 'queued' || run.state === 'running') {
+    runWrite = { dagId: run.dagId, runId: run.runId, expectStates: [run.state], set: { state: 'queued' } };
+  } else {
+    const after = new RunState(run, ctx.dag, '', ctx.tis.map((t) => (t.taskId === taskId ? marked : t))).outcome() ?? run.state;
+    if (after !== run.state) runWrite = { dagId: run.dagId, runId: run.runId, expectStates: [run.state], set: { state: after, endedAt: now } };
+  }
+  const applied = await store.write({ tis: [{ row: marked, expect: { tryNumber: ti.tryNumber, states: [ti.state] } }], runs: runWrite ? [runWrite] : [] });
+  if (!applied.tis[0]) throw new KilnError('STORE', `task '${taskId}' of run '${run.runId}' changed while it was being marked (now try ${ti.tryNumber}?); look at \`kiln runs show\` and try again`);
+  if (runWrite && !applied.runs[0]) await requeueRun(store, run.dagId, run.runId);
+  return { changed: true, runState: runWrite?.set.state ?? run.state };
+}
+
+/** The run changed state between our read and our write: set it back to 'queued' from whatever it is now. */
+async function requeueRun(store: Store, dagId: string, runId: string): Promise<void> {
+  await store.write({ runs: [{ dagId, runId, expectStates: ['queued', 'running', 'success', 'failed'], set: { state: 'queued', endedAt: null } }] });
+}
+
+function requireTask(ctx: RunContext, taskId: string): TiRow {
+  const ti = ctx.tis.find((t) => t.taskId === taskId);
+  if (!ti) throw new KilnError('TASK_NOT_FOUND', `run '${ctx.run.runId}' of DAG '${ctx.run.dagId}' has no task '${taskId}' (tasks: ${ctx.tis.map((t) => t.taskId).join(', ')})`);
+  return ti;
+}
