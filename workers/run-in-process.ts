@@ -28,7 +28,9 @@ export interface RunInProcessOptions {
 /**
  * Runs the try and resolves with its result; never rejects. work.timeoutMs is enforced
  * (AbortSignal, then give up after killGraceMs); work.heartbeatTimeoutMs is not, since
- * there is no supervisor here to watch.
+ * there is no supervisor here to watch. Like every runner, it installs process-wide
+ * 'uncaughtException' / 'unhandledRejection' handlers: a stray error fails the running try
+ * instead of crashing the process.
  */
 export async function runTaskInProcess(work: TaskWork, options: RunInProcessOptions = {}): Promise<TaskResult> {
   const runner: Runner = new Runner({

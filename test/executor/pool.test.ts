@@ -1,0 +1,141 @@
+/**
+ * The pool's lifecycle rules, with fake workers and fake timers: a worker that failed to
+ * start is never used, crash loops back off exponentially up to a cap, recycling starts the
+ * replacement before the old worker goes.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { WorkerPool, shouldRecycle, type PoolConfig } from '../../dist/src/executor/pool.js';
+import type { PooledWorker, WorkerState } from '../../dist/src/executor/runtimes/types.js';
+
+class FakeWorker implements PooledWorker {
+  state: WorkerState = 'starting';
+  readonly pid = 1;
+  readonly threadId = null;
+  readonly samplePid = null;
+  readonly exitCode = null;
+  readonly signal = null;
+  readonly alive = true;
+  tasksRun = 0;
+  memoryBytes: number | null = null;
+  recycleRequested = false;
+  constructor(
+    readonly id: number,
+    private readonly startOk: boolean,
+    private readonly journal: string[],
+  ) {}
+  async start() {
+    this.journal.push(`start ${this.id}`);
+    if (!this.startOk) {
+      this.state = 'failed';
+      throw new Error(`worker ${this.id} failed to start`);
+    }
+    this.state = 'ready';
+  }
+  run(): never {
+    throw new Error('not used');
+  }
+  send() {}
+  kill() {}
+  reapStrays() {}
+  async close() {
+    this.journal.push(`close ${this.id}`);
+    this.state = 'stopped';
+  }
+}
+
+function pool(overrides: Partial<PoolConfig> & { startOk?: (id: number) => boolean } = {}) {
+  const journal: string[] = [];
+  const created: FakeWorker[] = [];
+  const p = new WorkerPool({
+    maxWorkers: 2,
+    create: () => {
+      const w = new FakeWorker(created.length + 1, overrides.startOk?.(created.length + 1) ?? true, journal);
+      created.push(w);
+      return w;
+    },
+    maxTasksPerWorker: null,
+    maxWorkerMemoryBytes: null,
+    respawnDelayMs: 100,
+    maxRespawnDelayMs: 400,
+    maxStartFailures: 3,
+    ...overrides,
+  });
+  return { p, journal, created };
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('WorkerPool', () => {
+  it('never hands out a worker that failed to start; waiting tries fail after repeated failed starts', async () => {
+    vi.useFakeTimers();
+    const { p, created } = pool({ startOk: () => false });
+    const given = vi.fn();
+    const failed = new Promise<Error>((resolve) => p.acquire({ give: given, fail: resolve }));
+    await vi.advanceTimersByTimeAsync(1000);
+    const err = await failed;
+    expect(err.message).toMatch(/failed to start/);
+    expect(given).not.toHaveBeenCalled();
+    expect(created.length).toBeGreaterThanOrEqual(3);
+    await p.close();
+  });
+
+  it('backs off a crash loop exponentially, capped', async () => {
+    vi.useFakeTimers();
+    const { p, created } = pool({ startOk: () => false, maxStartFailures: 1000 });
+    p.acquire({ give: () => {}, fail: () => {} });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(created).toHaveLength(2); // first failure: retried at once
+    const expectStartAfter = async (delayMs: number) => {
+      const before = created.length;
+      await vi.advanceTimersByTimeAsync(delayMs - 1);
+      expect(created).toHaveLength(before);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(created).toHaveLength(before + 1);
+    };
+    await expectStartAfter(100);
+    await expectStartAfter(200);
+    await expectStartAfter(400);
+    await expectStartAfter(400); // the cap
+    await p.close();
+  });
+
+  it('recycles a worker after maxTasksPerWorker, starting the replacement first', async () => {
+    const { p, journal, created } = pool({ maxTasksPerWorker: 2 });
+    await p.warm(1);
+    const worker = await new Promise<PooledWorker>((resolve) => p.acquire({ give: resolve, fail: () => {} }));
+    worker.tasksRun = 2;
+    p.release(worker, 'ok');
+    await vi.waitFor(() => expect(journal).toContain('close 1'));
+    expect(journal.indexOf('start 2')).toBeLessThan(journal.indexOf('close 1'));
+    const next = await new Promise<PooledWorker>((resolve) => p.acquire({ give: resolve, fail: () => {} }));
+    expect(next).toBe(created[1]);
+    await p.close();
+  });
+
+  it('replaces a crashed worker and hands the replacement to the next waiter', async () => {
+    const { p, created } = pool();
+    await p.warm(1);
+    const first = await new Promise<PooledWorker>((resolve) => p.acquire({ give: resolve, fail: () => {} }));
+    p.release(first, 'crashed');
+    const second = await new Promise<PooledWorker>((resolve) => p.acquire({ give: resolve, fail: () => {} }));
+    expect(second).not.toBe(first);
+    expect(created).toHaveLength(2);
+    await p.close();
+  });
+
+  it('decides recycling in one function', () => {
+    const w = new FakeWorker(1, true, []);
+    const limits = { maxTasksPerWorker: 10, maxWorkerMemoryBytes: 1000 };
+    expect(shouldRecycle(w, limits)).toBe(false);
+    w.memoryBytes = 1001;
+    expect(shouldRecycle(w, limits)).toBe(true);
+    w.memoryBytes = 10;
+    w.tasksRun = 10;
+    expect(shouldRecycle(w, limits)).toBe(true);
+    w.tasksRun = 0;
+    w.recycleRequested = true;
+    expect(shouldRecycle(w, limits)).toBe(true);
+  });
+});
