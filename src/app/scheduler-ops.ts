@@ -1,0 +1,76 @@
+/**
+ * What the operator commands beside the scheduler (`dags trigger|pause`, `runs`, `tasks`,
+ * `pools`) do, as functions over one store opened for the command. They only talk to the
+ * database: the scheduler that drives a run learns of a change from it.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import type { KilnConfig } from '../config/load.js';
+import { KilnError, UsageError } from '../errors.js';
+import type { TaskResult } from '../protocol/messages.js';
+import { loadRun, type RunContext } from '../scheduler/operations.js';
+import { activeTaskInstances, usedSlots } from '../scheduler/pool-limits.js';
+import { taskLogFile, taskWork } from '../scheduler/run-engine.js';
+import { createStore } from '../store/index.js';
+import type { PoolRow, RunRow, Store, TiRow } from '../store/types.js';
+
+/** Opens (and migrates) the configured database for one command. */
+export async function withStore<T>(config: Pick<KilnConfig, 'databaseUrl'>, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await createStore(config.databaseUrl);
+  try {
+    await store.migrate();
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+/** `kiln runs show --json`. */
+export interface RunReport {
+  run: RunRow;
+  tasks: TiRow[];
+}
+
+export async function showRun(store: Store, dagId: string, runId: string): Promise<RunReport> {
+  const run = await store.getRun(dagId, runId);
+  if (!run) throw new UsageError(`DAG '${dagId}' has no run '${runId}'`);
+  return { run, tasks: await store.getTaskInstances(dagId, runId) };
+}
+
+/** The text of one try's log file (`--try` defaults to the latest try). */
+export async function readTaskLog(store: Store, config: Pick<KilnConfig, 'logsFolder'>, key: { dagId: string; runId: string; taskId: string }, tryNumber?: number): Promise<{ file: string; text: string | null }> {
+  const ti = await store.getTaskInstance(key);
+  if (!ti) throw new KilnError('TASK_NOT_FOUND', `run '${key.runId}' of DAG '${key.dagId}' has no task '${key.taskId}'`);
+  const n = tryNumber ?? ti.tryNumber;
+  if (n < 1) throw new UsageError(`task '${key.taskId}' of run '${key.runId}' has not run yet`);
+  if (n > ti.tryNumber) throw new UsageError(`task '${key.taskId}' of run '${key.runId}' has had ${ti.tryNumber} tries, not ${n}`);
+  const file = taskLogFile(config.logsFolder, key.dagId, key.runId, key.taskId, n);
+  // The file is created on the first line a try writes: a silent try has none.
+  return { file, text: existsSync(file) ? readFileSync(file, 'utf8') : null };
+}
+
+/** Pools with the slots their queued and running task instances use now. */
+export async function poolUsage(store: Store): Promise<Array<PoolRow & { usedSlots: number }>> {
+  const { running, queued } = await activeTaskInstances(store);
+  const used = usedSlots([...running, ...queued]);
+  return (await store.listPools()).map((p) => ({ ...p, usedSlots: used.get(p.name) ?? 0 }));
+}
+
+/**
+ * `kiln tasks run`: one try of one task in this process, by hand. Reads the run from the
+ * database (XCom pulls too) and records nothing: the task instance's state is the
+ * scheduler's to keep. Output goes to the terminal, not to a log file.
+ */
+export async function runTaskByHand(store: Store, config: Pick<KilnConfig, 'defaultIsolation'>, key: { dagId: string; runId: string; taskId: string }): Promise<{ ctx: RunContext; ti: TiRow; result: TaskResult }> {
+  const ctx = await loadRun(store, key.dagId, key.runId);
+  const ti = ctx.tis.find((t) => t.taskId === key.taskId);
+  if (!ti) throw new KilnError('TASK_NOT_FOUND', `run '${key.runId}' of DAG '${key.dagId}' has no task '${key.taskId}' (tasks: ${ctx.tis.map((t) => t.taskId).join(', ')})`);
+  const dag = await store.getDag(key.dagId);
+  if (!dag) throw new KilnError('DAG_NOT_FOUND', `DAG '${key.dagId}' is not in the database (its file is gone or failed to import)`);
+  const tasks = new Map(ctx.dag.tasks.map((t) => [t.taskId, t]));
+  const tryRow: TiRow = { ...ti, tryNumber: Math.max(1, ti.tryNumber) };
+  const work = taskWork({ run: ctx.run, dag: ctx.dag, dagFile: dag.file, tasks }, tryRow, tasks.get(key.taskId)!.isolation ?? config.defaultIsolation, null);
+  // Loaded here only: the runner core is not needed by any other command.
+  const { runTaskInProcess } = await import('../../workers/run-in-process.js');
+  const result = await runTaskInProcess(work, { captureOutput: false, xcom: (dagId, runId, taskId) => store.getXcom({ dagId, runId, taskId }) });
+  return { ctx, ti: tryRow, result };
+}

@@ -1,0 +1,127 @@
+/**
+ * `kiln scheduler`: wires the service (store, executor, run engine, DAG folder, loop) and
+ * owns its lifecycle. A clean shutdown (SIGTERM/SIGINT, or idle with --exit-when-idle):
+ *
+ *   1. the loop stops: nothing more is created or claimed
+ *   2. the engine queues no new try; running tries get up to drainMs to finish, and their
+ *      results are recorded
+ *   3. the engine stops listening, the executor kills what is left (those task instances
+ *      stay 'running' in the database, and the next scheduler resets them to a new try)
+ *   4. pending writes are flushed, then the claims are released so another scheduler can
+ *      take the runs at once instead of after the takeover timeout
+ *
+ * A second signal skips the drain. A fatal error (a failed write, the database lost for half
+ * the takeover time) kills the tries at once and exits 1.
+ */
+import type { KilnConfig } from '../config/load.js';
+import { errorMessage } from '../errors.js';
+import { Scheduler, type LogLevel } from '../scheduler/scheduler.js';
+import { createStore } from '../store/index.js';
+import { openKilnContext } from './context.js';
+import { DagFolderSync } from './scheduler-dags.js';
+
+export interface SchedulerServiceOptions {
+  exitWhenIdle?: boolean;
+  /** How long running tries may finish at shutdown. */
+  drainMs?: number;
+  /** A scheduler without heartbeat this long is dead and its runs are taken over. */
+  takeoverAfterMs?: number;
+  log?: (level: LogLevel, message: string) => void;
+}
+
+export const DEFAULT_DRAIN_MS = 5_000;
+export const DEFAULT_TAKEOVER_AFTER_MS = 30_000;
+
+export class SchedulerService {
+  private scheduler: Scheduler | undefined;
+  private stopRequested = false;
+  private drainMs: number;
+  private fatal: string | null = null;
+  private readonly log: (level: LogLevel, message: string) => void;
+
+  constructor(
+    private readonly config: KilnConfig,
+    private readonly options: SchedulerServiceOptions = {},
+  ) {
+    this.drainMs = options.drainMs ?? DEFAULT_DRAIN_MS;
+    this.log = options.log ?? defaultLog;
+  }
+
+  /** Starts a clean shutdown; `immediate` (a second signal) skips the drain. */
+  stop(immediate = false): void {
+    this.stopRequested = true;
+    if (immediate) this.drainMs = 0;
+    this.scheduler?.stop();
+  }
+
+  /** Runs until stopped or idle; resolves with the process exit code. */
+  async run(): Promise<number> {
+    const { config, options, log } = this;
+    const store = await createStore(config.databaseUrl);
+    try {
+      await store.migrate();
+      const poolSlots = new Map<string, number>();
+      const ctx = await openKilnContext(config, {
+        store,
+        engine: {
+          poolSlots,
+          onRunFinished: (run) => {
+            log('info', `run ${run.run.runId} of DAG ${run.run.dagId} ended ${run.run.state}`);
+            this.scheduler?.wake();
+          },
+          onRunStale: (run) => log('warn', `run ${run.run.runId} of DAG ${run.run.dagId} was changed by another process; its tries here are cancelled and it is read again`),
+          onError: (err) => this.fail(`writing to the database failed: ${errorMessage(err)}`),
+        },
+      });
+      const scheduler = new Scheduler({
+        store,
+        engine: ctx.engine,
+        schedulerId: ctx.schedulerId,
+        dagSource: new DagFolderSync(store, { dagsFolder: config.dagsFolder, parseTimeoutMs: config.parseTimeoutMs, log: (m) => log('warn', m) }),
+        poolSlots,
+        intervalMs: config.schedulerIntervalMs,
+        dagDirListIntervalMs: config.dagDirListIntervalMs,
+        zombieTimeoutMs: config.zombieTimeoutMs,
+        queuedTimeoutMs: config.queuedTimeoutMs,
+        takeoverAfterMs: options.takeoverAfterMs ?? DEFAULT_TAKEOVER_AFTER_MS,
+        maxRuns: Math.max(16, 2 * config.parallelism),
+        exitWhenIdle: options.exitWhenIdle,
+        log,
+        onFenced: (reason) => this.fail(reason),
+      });
+      this.scheduler = scheduler;
+      if (this.stopRequested) scheduler.stop();
+      log('info', `scheduler ${ctx.schedulerId} started: executor ${config.executor}, parallelism ${config.parallelism}, DAGs in ${config.dagsFolder}`);
+
+      const how = await scheduler.run();
+      log('info', how === 'idle' ? 'nothing left to do: stopping' : 'stopping');
+      const engine = ctx.engine;
+      engine.freeze();
+      const drainStart = Date.now();
+      // Polling is fine here: shutdown only, and the drain is bounded.
+      while (this.fatal === null && engine.activeTryCount > 0 && Date.now() - drainStart < this.drainMs) await delay(20);
+      engine.detach();
+      await ctx.close({ drainMs: 0 });
+      await store.releaseRuns(ctx.schedulerId).catch((err: unknown) => log('warn', `releasing claims failed: ${errorMessage(err)}`));
+      log('info', 'scheduler stopped');
+      return this.fatal === null ? 0 : 1;
+    } finally {
+      await store.close();
+    }
+  }
+
+  private fail(reason: string): void {
+    if (this.fatal !== null) return;
+    this.fatal = reason;
+    this.log('error', `${reason}; stopping`);
+    this.scheduler?.stop();
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function defaultLog(level: LogLevel, message: string): void {
+  process.stderr.write(`${new Date().toISOString()} ${level.padEnd(5)} ${message}\n`);
+}

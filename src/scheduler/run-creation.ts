@@ -1,0 +1,68 @@
+/**
+ * Creating runs: scheduled ones from each DAG's cursor, manual ones from `kiln dags trigger`.
+ * A run is inserted with all its task instances, 'queued' and unclaimed; whichever scheduler
+ * claims it drives it.
+ *
+ * Two schedulers never create the same scheduled run: its id is derived from its logical date
+ * (the insert of a second one is a no-op), and the cursor only moves by compare-and-set
+ * (store.advanceNextRunAt). The run is inserted before the cursor moves, so a crash in
+ * between loses nothing: the next pass finds the run there and only moves the cursor.
+ */
+import { KilnError, UsageError } from '../errors.js';
+import type { DagRow, RunRow, Store } from '../store/types.js';
+import { initialTaskInstances } from './run-state.js';
+import { dueAt, followingCursor, NO_MORE_RUNS, planRuns, scheduledRunId } from './schedule.js';
+
+/**
+ * Creates the due scheduled runs of one DAG, at most as many as it has free active-run
+ * slots (maxActiveRuns counts queued and running runs, as in Airflow). Returns when the DAG
+ * next needs a look: the end of the next interval, or now when runs are due but blocked.
+ */
+export async function createDueRuns(store: Store, dag: DagRow, now: number): Promise<{ created: RunRow[]; nextCheckAt: number }> {
+  const spec = dag.serialized;
+  const created: RunRow[] = [];
+  if (dag.isPaused || spec.schedule === null) return { created, nextCheckAt: NO_MORE_RUNS };
+  const free = Math.max(0, spec.maxActiveRuns - (await store.countActiveRuns(dag.dagId)));
+  const plan = planRuns(spec, dag.nextRunAt, now, free);
+  if (plan.from !== dag.nextRunAt && !(await store.advanceNextRunAt(dag.dagId, dag.nextRunAt, plan.from))) {
+    return { created, nextCheckAt: now }; // another scheduler moved it first: look again next tick
+  }
+  let cursor = plan.from;
+  for (const logicalDate of plan.logicalDates) {
+    const row = newRunRow(dag, scheduledRunId(logicalDate), 'scheduled', logicalDate, {}, now);
+    if (await store.createRun(row, initialTaskInstances(dag.dagId, row.runId, spec.tasks))) created.push(row);
+    const next = followingCursor(spec, logicalDate);
+    if (!(await store.advanceNextRunAt(dag.dagId, logicalDate, next))) return { created, nextCheckAt: now };
+    cursor = next;
+  }
+  return { created, nextCheckAt: cursor === null ? NO_MORE_RUNS : dueAt(spec, cursor) };
+}
+
+export interface TriggerOptions {
+  params?: Record<string, unknown>;
+  /** Default `manual__<ISO time>`; with several runs an explicit id is not allowed. */
+  runId?: string;
+  now?: number;
+}
+
+/**
+ * Inserts one manual run, queued, for a scheduler to claim. Without an explicit run id, a
+ * trigger in the same millisecond as another gets the next free millisecond.
+ */
+export async function triggerRun(store: Store, dag: DagRow, options: TriggerOptions = {}): Promise<RunRow> {
+  let at = options.now ?? Date.now();
+  for (let attempt = 0; attempt < 1000; attempt++, at++) {
+    const runId = options.runId ?? `manual__${new Date(at).toISOString()}`;
+    const row = newRunRow(dag, runId, 'manual', at, options.params ?? {}, at);
+    if (await store.createRun(row, initialTaskInstances(dag.dagId, runId, dag.serialized.tasks))) return row;
+    if (options.runId !== undefined) throw new UsageError(`run '${runId}' of DAG '${dag.dagId}' already exists`);
+  }
+  throw new KilnError('STORE', `could not find a free run id for DAG '${dag.dagId}' near ${new Date(at).toISOString()}`);
+}
+
+function newRunRow(dag: { dagId: string; version: string }, runId: string, runType: RunRow['runType'], logicalDate: number, params: Record<string, unknown>, now: number): RunRow {
+  return {
+    dagId: dag.dagId, runId, runType, logicalDate, state: 'queued', params, dagVersion: dag.version,
+    queuedAt: now, startedAt: null, endedAt: null, claimedBy: null,
+  };
+}

@@ -1,0 +1,319 @@
+/**
+ * The scheduler service's loop. Readiness is event-driven (the RunEngine decides downstream
+ * tasks the moment a task finishes); this loop does only the work that depends on time or on
+ * other processes, once per tick:
+ *
+ *   heartbeat   own row in the scheduler table, on its own timer (takeover needs it fresh)
+ *   parse       re-list the DAG folder every dagDirListIntervalMs, in the background
+ *   schedules   create the runs whose interval has ended (only DAGs whose cursor is due)
+ *   claim       store.claimRuns: new queued runs and runs of dead schedulers; adopt each one
+ *               (its task instances are read once, here, and then live in memory)
+ *   liveness    zombies and tries stuck in queued, among the queued/running rows only
+ *   pools       pool sizes minus what other schedulers use, handed to the engine
+ *
+ * No step reads every task instance of the running runs: a tick reads run rows, DAG rows
+ * that are due, and the queued/running task instances (bounded by executor parallelism).
+ */
+import { hostname } from 'node:os';
+import type { SerializedDag } from '../dag/types.js';
+import { errorMessage } from '../errors.js';
+import type { DagRow, RunRow, Store } from '../store/types.js';
+import { livenessActions } from './liveness.js';
+import { activeTaskInstances, poolLimits } from './pool-limits.js';
+import { createDueRuns } from './run-creation.js';
+import type { RunEngine } from './run-engine.js';
+import { RunState, runKey } from './run-state.js';
+
+/** Where DAGs come from: parsed off this thread, recorded in the store as versions and import errors. */
+export interface DagSource {
+  refresh(): Promise<void>;
+}
+
+export type LogLevel = 'info' | 'warn' | 'error';
+
+export interface SchedulerOptions {
+  store: Store;
+  engine: RunEngine;
+  schedulerId: string;
+  dagSource: DagSource;
+  /** The map the engine reads pool sizes from; refreshed here every tick. */
+  poolSlots: Map<string, number>;
+  intervalMs: number;
+  dagDirListIntervalMs: number;
+  zombieTimeoutMs: number;
+  queuedTimeoutMs: number;
+  /** A scheduler whose heartbeat is older than this is dead: its runs are taken over. */
+  takeoverAfterMs: number;
+  /** Most runs this scheduler drives (or holds waiting) at once; it claims no more. */
+  maxRuns: number;
+  exitWhenIdle?: boolean;
+  log?: (level: LogLevel, message: string) => void;
+  /** The heartbeat failed for too long: another scheduler may take our runs over. */
+  onFenced?: (reason: string) => void;
+  now?: () => number;
+}
+
+export class Scheduler {
+  private readonly store: Store;
+  private readonly engine: RunEngine;
+  private readonly now: () => number;
+  private readonly log: (level: LogLevel, message: string) => void;
+  private readonly startedAt: number;
+  private stopping = false;
+  private wakeUp: (() => void) | null = null;
+  private woken = false;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private lastHeartbeatOkAt: number;
+  private heartbeatInFlight = false;
+  /** DAG rows, refreshed after each parse pass. */
+  private dags = new Map<string, DagRow>();
+  /** When each scheduled DAG next needs a look (end of its next interval). */
+  private readonly nextCheckAt = new Map<string, number>();
+  private parsing: Promise<void> | null = null;
+  private parsedOnce = false;
+  private nextParseAt = 0;
+  private readonly versions = new Map<string, SerializedDag>();
+  private readonly referencedPools = new Set<string>();
+  /** Runs we hold but cannot start now, with why (logged once each). */
+  private readonly waiting = new Map<string, string>();
+
+  constructor(private readonly options: SchedulerOptions) {
+    this.store = options.store;
+    this.engine = options.engine;
+    this.now = options.now ?? Date.now;
+    this.log = options.log ?? (() => {});
+    this.startedAt = this.now();
+    this.lastHeartbeatOkAt = this.startedAt;
+  }
+
+  /** Runs until stop() (resolves 'stopped') or, with exitWhenIdle, until nothing is left to do ('idle'). */
+  async run(): Promise<'stopped' | 'idle'> {
+    await this.heartbeat();
+    const beatEveryMs = Math.max(10, Math.min(this.options.intervalMs, this.options.takeoverAfterMs / 5));
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), beatEveryMs);
+    try {
+      while (!this.stopping) {
+        try {
+          await this.tick();
+          if (this.options.exitWhenIdle && (await this.isIdle())) return 'idle';
+        } catch (err) {
+          this.log('error', `tick failed: ${errorMessage(err)}`);
+        }
+        await this.sleep(this.options.intervalMs);
+      }
+      return 'stopped';
+    } finally {
+      clearInterval(this.heartbeatTimer);
+      this.heartbeatTimer = null;
+      await this.parsing;
+    }
+  }
+
+  /** Stops after the current tick; claims nothing more. */
+  stop(): void {
+    this.stopping = true;
+    this.wake();
+  }
+
+  /** Runs the next tick now (a run finished: a waiting run may start, or we may be idle). */
+  wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  /** Waits `ms`, or less when woken; a wake during a tick cuts the next wait short. */
+  private sleep(ms: number): Promise<void> {
+    if (this.stopping || this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.wakeUp?.(), ms);
+      this.wakeUp = () => {
+        this.wakeUp = null;
+        this.woken = false;
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private async tick(): Promise<void> {
+    const now = this.now();
+    if (now >= this.nextParseAt && !this.parsing) this.startParse(now);
+    await this.createScheduledRuns(now);
+    await this.claimAndAdopt(now);
+    await this.checkLiveness(now);
+    this.engine.sweepOrphans();
+    this.engine.poke();
+  }
+
+  // ---- heartbeat -------------------------------------------------------------------
+
+  private async heartbeat(): Promise<void> {
+    if (this.heartbeatInFlight) return;
+    this.heartbeatInFlight = true;
+    const now = this.now();
+    try {
+      await this.store.heartbeatScheduler({ id: this.options.schedulerId, hostname: hostname(), pid: process.pid, startedAt: this.startedAt, lastHeartbeatAt: now });
+      this.lastHeartbeatOkAt = now;
+    } catch (err) {
+      this.log('warn', `heartbeat failed: ${errorMessage(err)}`);
+      // Past half the takeover time another scheduler may soon take our runs: stop first.
+      if (now - this.lastHeartbeatOkAt > this.options.takeoverAfterMs / 2) {
+        this.options.onFenced?.(`no heartbeat recorded for ${Math.round((now - this.lastHeartbeatOkAt) / 1000)}s: ${errorMessage(err)}`);
+      }
+    } finally {
+      this.heartbeatInFlight = false;
+    }
+  }
+
+  // ---- DAG files -------------------------------------------------------------------
+
+  private startParse(now: number): void {
+    this.nextParseAt = now + this.options.dagDirListIntervalMs;
+    this.parsing = (async () => {
+      try {
+        await this.options.dagSource.refresh();
+        this.dags = new Map((await this.store.listDags()).map((d) => [d.dagId, d]));
+        this.nextCheckAt.clear();
+        this.parsedOnce = true;
+      } catch (err) {
+        this.log('error', `reading the DAG folder failed: ${errorMessage(err)}`);
+      } finally {
+        this.parsing = null;
+      }
+    })();
+  }
+
+  // ---- scheduled runs --------------------------------------------------------------
+
+  private async createScheduledRuns(now: number): Promise<void> {
+    for (const cached of this.dags.values()) {
+      if (cached.serialized.schedule === null || (this.nextCheckAt.get(cached.dagId) ?? 0) > now) continue;
+      const dag = await this.store.getDag(cached.dagId);
+      if (!dag) {
+        this.dags.delete(cached.dagId);
+        continue;
+      }
+      this.dags.set(dag.dagId, dag);
+      const { created, nextCheckAt } = await createDueRuns(this.store, dag, now);
+      // A paused DAG is looked at again every tick, so unpausing it takes effect at once.
+      this.nextCheckAt.set(dag.dagId, dag.isPaused ? 0 : nextCheckAt);
+      for (const r of created) this.log('info', `created run ${r.runId} of DAG ${r.dagId}`);
+    }
+  }
+
+  // ---- claiming and adopting -------------------------------------------------------
+
+  private async claimAndAdopt(now: number): Promise<void> {
+    const room = Math.max(0, this.options.maxRuns - this.engine.runCount - this.waiting.size);
+    const held = await this.store.claimRuns(this.options.schedulerId, now - this.options.takeoverAfterMs, room);
+    const waitingBefore = new Map(this.waiting);
+    this.waiting.clear();
+    const runningByDag = new Map<string, number>();
+    for (const row of held) {
+      const key = runKey(row.dagId, row.runId);
+      if (this.engine.hasRun(row.dagId, row.runId)) {
+        // Set back to 'queued' under us (tasks clear/mark)? The engine checks and merges.
+        if (row.state === 'queued') this.engine.refresh(row.dagId, row.runId);
+        continue;
+      }
+      const why = await this.cannotStart(row, runningByDag);
+      if (why !== null) {
+        this.waiting.set(key, why);
+        if (waitingBefore.get(key) !== why) this.log('info', `run ${row.runId} of DAG ${row.dagId} waits: ${why}`);
+        continue;
+      }
+      await this.adopt(row);
+      if (row.state === 'queued') runningByDag.set(row.dagId, (runningByDag.get(row.dagId) ?? 0) + 1);
+    }
+  }
+
+  /** Null when the run can be adopted now, else why not. */
+  private async cannotStart(row: RunRow, runningByDag: Map<string, number>): Promise<string | null> {
+    if (this.engine.isDraining(row.dagId, row.runId)) return 'tries of it that were cancelled here have not ended yet';
+    const dag = await this.store.getDag(row.dagId);
+    if (!dag) return `DAG ${row.dagId} is not in the database (its file is gone or failed to import)`;
+    this.dags.set(dag.dagId, dag);
+    if (row.state !== 'queued') return null; // taken over while running: always driven on
+    if (dag.isPaused) return 'the DAG is paused';
+    let running = runningByDag.get(row.dagId);
+    if (running === undefined) {
+      // Runs of this DAG running anywhere (other schedulers too), plus ours not yet committed as running.
+      const elsewhere = await this.store.listRuns({ dagId: row.dagId, states: ['running'] });
+      const mine = [...this.engine.heldRuns()].filter((r) => r.run.dagId === row.dagId);
+      const ids = new Set([...elsewhere.map((r) => r.runId), ...mine.map((r) => r.run.runId)]);
+      running = ids.size;
+      runningByDag.set(row.dagId, running);
+    }
+    const limit = dag.serialized.maxActiveRuns;
+    return running >= limit ? `DAG ${row.dagId} has ${running} running runs (maxActiveRuns ${limit})` : null;
+  }
+
+  private async adopt(row: RunRow): Promise<void> {
+    const dag = this.dags.get(row.dagId)!;
+    const serialized = await this.dagVersion(row.dagId, row.dagVersion);
+    if (!serialized) {
+      this.log('error', `run ${row.runId} of DAG ${row.dagId}: version ${row.dagVersion} is not in the database; the run cannot be driven`);
+      return;
+    }
+    const tis = await this.store.getTaskInstances(row.dagId, row.runId);
+    for (const t of serialized.tasks) this.referencedPools.add(t.pool);
+    this.engine.adopt(new RunState(row, serialized, dag.file, tis));
+    this.log('info', `${row.state === 'queued' ? 'started' : 'took over'} run ${row.runId} of DAG ${row.dagId}`);
+  }
+
+  private async dagVersion(dagId: string, version: string): Promise<SerializedDag | undefined> {
+    const key = `${dagId}\u0000${version}`;
+    let dag = this.versions.get(key);
+    if (!dag) {
+      dag = await this.store.getDagVersion(dagId, version);
+      if (!dag) return undefined;
+      if (this.versions.size >= 256) this.versions.delete(this.versions.keys().next().value!);
+      this.versions.set(key, dag);
+    }
+    return dag;
+  }
+
+  // ---- liveness and pools ----------------------------------------------------------
+
+  private async checkLiveness(now: number): Promise<void> {
+    const { running, queued } = await activeTaskInstances(this.store);
+    const actions = livenessActions({
+      running, queued, now,
+      zombieTimeoutMs: this.options.zombieTimeoutMs,
+      queuedTimeoutMs: this.options.queuedTimeoutMs,
+      isMine: (ti) => this.engine.hasRun(ti.dagId, ti.runId),
+    });
+    for (const a of actions) {
+      const done = a.kind === 'zombie' ? this.engine.expireTry(a.ti, a.reason) : this.engine.requeueTry(a.ti, a.reason);
+      if (done) this.log('warn', `task ${a.ti.taskId} of run ${a.ti.runId} (DAG ${a.ti.dagId}, try ${a.ti.tryNumber}): ${a.reason}`);
+    }
+    const limits = poolLimits(await this.store.listPools(), [...running, ...queued], this.options.schedulerId, this.referencedPools);
+    const slots = this.options.poolSlots;
+    slots.clear();
+    for (const [name, n] of limits) slots.set(name, n);
+  }
+
+  // ---- idle ------------------------------------------------------------------------
+
+  /**
+   * Nothing left to do: the DAG folder was read, this scheduler drives no run, no scheduled
+   * run is due, and no queued or running run is left in the database (other than queued
+   * runs of paused DAGs and runs of DAGs that are gone, which only an operator can unblock).
+   */
+  private async isIdle(): Promise<boolean> {
+    if (!this.parsedOnce || this.engine.runCount > 0) return false;
+    const now = this.now();
+    for (const dag of this.dags.values()) {
+      if (dag.serialized.schedule !== null && !dag.isPaused && (this.nextCheckAt.get(dag.dagId) ?? 0) <= now) return false;
+    }
+    for (const run of await this.store.listRuns({ states: ['queued', 'running'] })) {
+      const dag = await this.store.getDag(run.dagId);
+      if (!dag || (dag.isPaused && run.state === 'queued')) continue;
+      return false;
+    }
+    return true;
+  }
+}
