@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { registerDagCommands } from './commands/dags.js';
+import { registerDagOpsCommands } from './commands/dags-ops.js';
 import { registerDbCommands } from './commands/db.js';
+import { registerPoolCommands } from './commands/pools.js';
+import { registerRunCommands } from './commands/runs.js';
+import { registerSchedulerCommand } from './commands/scheduler.js';
+import { registerTaskCommands } from './commands/tasks.js';
 import { EXIT, reportError } from './output.js';
 
 const program = new Command('kiln')
@@ -25,7 +30,12 @@ async function run(action: () => Promise<number>): Promise<void> {
 }
 
 registerDagCommands(program, run);
+registerDagOpsCommands(program, run);
 registerDbCommands(program, run);
+registerSchedulerCommand(program, run);
+registerRunCommands(program, run);
+registerTaskCommands(program, run);
+registerPoolCommands(program, run);
 
 try {
   await program.parseAsync(process.argv);

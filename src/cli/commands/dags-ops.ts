@@ -1,0 +1,69 @@
+/** `kiln dags trigger|pause|unpause`: changes to DAGs made beside a running scheduler, through the database. */
+import type { Command } from 'commander';
+import { storedDag } from '../../app/scheduler-dags.js';
+import { withStore } from '../../app/scheduler-ops.js';
+import { UsageError } from '../../errors.js';
+import { triggerRun } from '../../scheduler/run-creation.js';
+import type { RunRow } from '../../store/types.js';
+import { configFrom, type GlobalOptions } from '../config-flags.js';
+import { EXIT, printJson } from '../output.js';
+import { parseParams } from '../params.js';
+
+type Run = (action: () => Promise<number>) => Promise<void>;
+
+export function registerDagOpsCommands(program: Command, run: Run): void {
+  const dags = program.commands.find((c) => c.name() === 'dags') ?? program.command('dags').description('work with DAGs');
+
+  dags
+    .command('trigger')
+    .description('queue a manual run of a DAG; a running scheduler (this or another process) picks it up')
+    .argument('<dag-id>', 'the DAG to run')
+    .option('--params <json>', 'run parameters as a JSON object (merged over the DAG params)')
+    .option('--run-id <id>', 'run id (default manual__<timestamp>)')
+    .option('--count <n>', 'queue this many runs at once (ids manual__<timestamp>, one millisecond apart)', '1')
+    .option('--json', 'print the queued runs as JSON')
+    .action((dagId: string, opts: { params?: string; runId?: string; count: string; json?: boolean }, cmd: Command) =>
+      run(async () => {
+        const params = parseParams(opts.params);
+        const count = Number(opts.count);
+        if (!Number.isInteger(count) || count < 1) throw new UsageError(`--count must be an integer >= 1, got '${opts.count}'`);
+        if (count > 1 && opts.runId !== undefined) throw new UsageError('--run-id names one run; it cannot be used with --count');
+        const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>());
+        const { runs, paused } = await withStore(config, async (store) => {
+          const dag = await storedDag(store, config, dagId);
+          const runs: RunRow[] = [];
+          let now = Date.now();
+          for (let i = 0; i < count; i++) {
+            const row = await triggerRun(store, dag, { params, runId: opts.runId, now });
+            runs.push(row);
+            now = row.logicalDate + 1;
+          }
+          return { runs, paused: dag.isPaused };
+        });
+        if (opts.json) printJson({ dagId, paused, runs: runs.map((r) => ({ runId: r.runId, state: r.state, logicalDate: new Date(r.logicalDate).toISOString(), params: r.params })) });
+        else {
+          for (const r of runs) process.stdout.write(`queued run ${r.runId} of DAG ${dagId}\n`);
+          if (paused) process.stdout.write(`DAG ${dagId} is paused: its runs wait until \`kiln dags unpause ${dagId}\`\n`);
+        }
+        return EXIT.ok;
+      }),
+    );
+
+  for (const [name, paused] of [['pause', true], ['unpause', false]] as const) {
+    dags
+      .command(name)
+      .description(paused ? 'stop creating scheduled runs of a DAG and starting its queued runs (running runs finish)' : 'let a paused DAG run again')
+      .argument('<dag-id>')
+      .action((dagId: string, _opts: unknown, cmd: Command) =>
+        run(async () => {
+          const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>());
+          await withStore(config, async (store) => {
+            await storedDag(store, config, dagId);
+            await store.setDagPaused(dagId, paused);
+          });
+          process.stdout.write(`DAG ${dagId} ${paused ? 'paused' : 'unpaused'}\n`);
+          return EXIT.ok;
+        }),
+      );
+  }
+}

@@ -1,0 +1,73 @@
+import type { Command } from 'commander';
+import { showRun, withStore } from '../../app/scheduler-ops.js';
+import type { RunState } from '../../dag/types.js';
+import { UsageError } from '../../errors.js';
+import type { RunRow } from '../../store/types.js';
+import { configFrom, type GlobalOptions } from '../config-flags.js';
+import { EXIT, formatBytes, formatMs, formatTable, printJson } from '../output.js';
+
+type Run = (action: () => Promise<number>) => Promise<void>;
+const RUN_STATES: readonly RunState[] = ['queued', 'running', 'success', 'failed'];
+
+export function registerRunCommands(program: Command, run: Run): void {
+  const runs = program.command('runs').description('DAG runs in the database');
+
+  runs
+    .command('show')
+    .description('one run and its task instances')
+    .argument('<dag-id>')
+    .argument('<run-id>')
+    .option('--json', 'print { run, tasks } as JSON')
+    .action((dagId: string, runId: string, opts: { json?: boolean }, cmd: Command) =>
+      run(async () => {
+        const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>());
+        const report = await withStore(config, (store) => showRun(store, dagId, runId));
+        if (opts.json) {
+          printJson(report);
+          return EXIT.ok;
+        }
+        const r = report.run;
+        const took = r.startedAt !== null && r.endedAt !== null ? `, took ${formatMs(r.endedAt - r.startedAt)}` : '';
+        process.stdout.write(`DAG ${r.dagId} run ${r.runId}: ${r.state} (${r.runType}, logical date ${iso(r.logicalDate)}, queued ${iso(r.queuedAt)}, started ${iso(r.startedAt)}, ended ${iso(r.endedAt)}${took}, scheduler ${r.claimedBy ?? '-'})\n\n`);
+        process.stdout.write(
+          formatTable(
+            ['task', 'state', 'try', 'duration', 'isolation', 'pid', 'exit', 'signal', 'peak rss', 'error'],
+            report.tasks.map((t) => [t.taskId, t.state, `${t.tryNumber}/${t.maxTries}`, formatMs(t.durationMs), t.isolation, t.pid, t.exitCode, t.signal, formatBytes(t.peakRssBytes), t.error ? t.error.split('\n')[0]!.slice(0, 80) : null]),
+          ),
+        );
+        return EXIT.ok;
+      }),
+    );
+
+  runs
+    .command('list')
+    .description('runs, newest first')
+    .argument('[dag-id]', 'only the runs of this DAG')
+    .option('--state <state>', `only runs in this state (${RUN_STATES.join(', ')})`)
+    .option('--limit <n>', 'at most this many runs', '100')
+    .option('--json', 'print { runs: [...] } as JSON')
+    .action((dagId: string | undefined, opts: { state?: string; limit: string; json?: boolean }, cmd: Command) =>
+      run(async () => {
+        if (opts.state !== undefined && !RUN_STATES.includes(opts.state as RunState)) throw new UsageError(`--state must be one of ${RUN_STATES.join(', ')}, got '${opts.state}'`);
+        const limit = Number(opts.limit);
+        if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be an integer >= 1, got '${opts.limit}'`);
+        const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>());
+        const list: RunRow[] = await withStore(config, (store) => store.listRuns({ dagId, states: opts.state ? [opts.state as RunState] : undefined, limit }));
+        if (opts.json) printJson({ runs: list });
+        else if (list.length === 0) process.stdout.write('no runs\n');
+        else {
+          process.stdout.write(
+            formatTable(
+              ['dag', 'run', 'type', 'state', 'logical date', 'started', 'duration', 'scheduler'],
+              list.map((r) => [r.dagId, r.runId, r.runType, r.state, iso(r.logicalDate), iso(r.startedAt), r.startedAt !== null && r.endedAt !== null ? formatMs(r.endedAt - r.startedAt) : null, r.claimedBy]),
+            ),
+          );
+        }
+        return EXIT.ok;
+      }),
+    );
+}
+
+function iso(ms: number | null): string {
+  return ms === null ? '-' : new Date(ms).toISOString();
+}

@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import { DEFAULT_DRAIN_MS, DEFAULT_TAKEOVER_AFTER_MS, SchedulerService } from '../../app/scheduler.js';
+import { parseDurationMs } from '../../dag/duration.js';
+import { UsageError } from '../../errors.js';
+import { configFrom, type GlobalOptions } from '../config-flags.js';
+
+interface SchedulerFlags {
+  executor?: string;
+  exitWhenIdle?: boolean;
+  drain?: string;
+  takeoverAfter?: string;
+}
+
+export function registerSchedulerCommand(program: Command, run: (action: () => Promise<number>) => Promise<void>): void {
+  program
+    .command('scheduler')
+    .description('run the scheduler: parse the DAG folder, create scheduled runs, run triggered ones, recover what a dead scheduler left')
+    .option('--executor <name>', 'thread | process | spawn | local, or a module path exporting an executor factory')
+    .option('--exit-when-idle', 'exit 0 once no queued or running run is left and no scheduled run is due')
+    .option('--drain <duration>', `at shutdown, how long running tasks may finish before they are stopped (default ${DEFAULT_DRAIN_MS / 1000}s)`)
+    .option('--takeover-after <duration>', `a scheduler silent this long is dead and its runs are taken over (default ${DEFAULT_TAKEOVER_AFTER_MS / 1000}s)`)
+    .action((opts: SchedulerFlags, cmd: Command) =>
+      run(async () => {
+        const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>(), { executor: opts.executor });
+        const service = new SchedulerService(config, {
+          exitWhenIdle: opts.exitWhenIdle,
+          drainMs: duration('--drain', opts.drain, true),
+          takeoverAfterMs: duration('--takeover-after', opts.takeoverAfter, false),
+        });
+        // First SIGTERM/SIGINT: clean shutdown with drain. Second: skip the drain.
+        let signals = 0;
+        const onSignal = (): void => service.stop(signals++ > 0);
+        process.on('SIGTERM', onSignal);
+        process.on('SIGINT', onSignal);
+        try {
+          const code = await service.run();
+          // Whatever a task or library left behind must not keep a stopped scheduler alive.
+          setTimeout(() => process.exit(code), 3000).unref();
+          return code;
+        } finally {
+          process.off('SIGTERM', onSignal);
+          process.off('SIGINT', onSignal);
+        }
+      }),
+    );
+}
+
+function duration(flag: string, raw: string | undefined, zeroOk: boolean): number | undefined {
+  if (raw === undefined) return undefined;
+  const ms = parseDurationMs(/^\d+$/.test(raw) ? Number(raw) : raw);
+  if (ms === undefined || ms < 0 || (!zeroOk && ms === 0)) throw new UsageError(`${flag} must be milliseconds or a duration like '30s', got '${raw}'`);
+  return ms;
+}
