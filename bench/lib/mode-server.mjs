@@ -1,0 +1,66 @@
+/**
+ * One warm kiln context in a process of its own, driven by the case process over IPC. The
+ * executor-mode comparison keeps one server per mode (thread, process, spawn) open at once
+ * and sends them the same scenario in turn (A B C A B C ...): each mode stays warm between
+ * rounds, and the peak RSS a server reports is its own process tree only.
+ *
+ * Requests: { id, cmd: 'open' | 'load' | 'run' | 'dagTest' | 'close', ... }; replies { id, ok, value | error }.
+ */
+import { openBenchContext } from './kiln.mjs';
+import { startRssSampler } from './rss.mjs';
+
+let bench = null;
+
+const handlers = {
+  async open({ home, config }) {
+    bench = await openBenchContext(home, config);
+    return { executor: bench.config.executor, parallelism: bench.config.parallelism, defaultIsolation: bench.config.defaultIsolation, pid: process.pid };
+  },
+  async load({ file }) {
+    const found = await bench.loadDag(file);
+    return { dagId: found.dag.dagId, tasks: found.dag.tasks.length };
+  },
+  /** Runs `runs` concurrent runs of a loaded DAG file, measured. */
+  async run({ file, runs }) {
+    const found = await bench.loadDag(file);
+    bench.probe.take();
+    const rss = startRssSampler();
+    const cpu0 = process.cpuUsage();
+    const { wallMs, tis, isolations } = await bench.runConcurrent(found, runs);
+    const cpu = process.cpuUsage(cpu0);
+    const peakRssBytes = rss.stop();
+    const samples = bench.probe.take();
+    return {
+      wallMs,
+      tis,
+      isolations,
+      tiPerSec: tis / (wallMs / 1000),
+      peakRssBytes,
+      // CPU of this process (scheduler, SQLite, and in thread mode the worker threads too).
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      overheadMs: samples.map((s) => s.latencyMs - s.workMs),
+      workMs: samples.map((s) => s.workMs),
+    };
+  },
+  async dagTest({ file }) {
+    return bench.dagTest(file);
+  },
+  async close() {
+    if (bench) await bench.close();
+    bench = null;
+    return true;
+  },
+};
+
+process.on('message', async (msg) => {
+  let reply;
+  try {
+    reply = { id: msg.id, ok: true, value: await handlers[msg.cmd](msg) };
+  } catch (err) {
+    reply = { id: msg.id, ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) };
+  }
+  // After close, leave even if a pool forgot to unref something.
+  process.send(reply, () => {
+    if (msg.cmd === 'close') process.exit(0);
+  });
+});

@@ -1,0 +1,60 @@
+/** The markdown report: machine, targets, headline figures, then one section per case. */
+import { fmt, table } from './report.mjs';
+import { headlineRows } from './targets.mjs';
+
+export async function renderReport(doc, { chartDir }) {
+  const m = doc.machine;
+  const charts = [];
+  const out = [];
+  out.push(`# kiln benchmarks: ${doc.name}`);
+  out.push('');
+  out.push(`Reproduce: \`npm run build && ${doc.command === 'npm run bench' ? 'npm run bench' : doc.command}\` (the bench script builds first). Scale: **${doc.scale}**. Started ${doc.startedAt}, took ${fmt(doc.durationSec)} s.`);
+  out.push('');
+  out.push(table(['machine', ''], [
+    ['CPU', m.cpuModel],
+    ['cores', m.cores],
+    ['memory', `${fmt(m.memoryBytes / 2 ** 30)} GiB (${fmt(m.freeMemoryBytes / 2 ** 30)} GiB free at start)`],
+    ['OS', m.os],
+    ['Node.js', `${m.node} (V8 ${m.v8})`],
+    ['load average at start (1/5/15 min)', m.loadAverage.map((l) => l.toFixed(2)).join(' / ')],
+    ['load average at end', doc.loadAverageEnd.map((l) => l.toFixed(2)).join(' / ')],
+    ['kiln commit', `${m.commit ?? 'unknown'}${m.dirty ? ' (with uncommitted changes)' : ''}`],
+  ]));
+  out.push('');
+  out.push('The machine is shared and noisy: every comparison below is measured side by side, interleaved (A B A B ...), in the same run, and the figures that matter are ratios. Each case runs in a process of its own. Ranges are min-max over repetitions.');
+  out.push('');
+  out.push('## Targets');
+  out.push('');
+  out.push(table(['target', 'result'], doc.targets.map((t) => [t.name, `${t.met === true ? '**met**' : t.met === false ? '**missed**' : 'n/a'}: ${t.verdict}`])));
+  out.push('');
+  const headline = headlineRows(doc);
+  if (headline.length > 0) {
+    out.push('## Headline figures');
+    out.push('');
+    out.push(table(['figure', 'value'], headline));
+    out.push('');
+  }
+  for (const [id, entry] of Object.entries(doc.cases)) {
+    out.push(`## ${entry.title}`);
+    out.push('');
+    out.push(`_case \`${id}\`, ${fmt(entry.durationSec)} s, load average before ${entry.loadAverageBefore.map((l) => l.toFixed(2)).join(' / ')}${entry.nodeFlags.length ? `, node flags \`${entry.nodeFlags.join(' ')}\`` : ''}_`);
+    out.push('');
+    if (entry.error) {
+      out.push(`**This case failed: ${entry.error}.** See the run's console output.`);
+      out.push('');
+      continue;
+    }
+    // Cases render themselves; they may look at other cases (the limits) through `doc`.
+    const mod = await import(`../cases/${id}.mjs`);
+    const { markdown, charts: caseCharts = [] } = mod.render(entry.result, doc);
+    out.push(markdown);
+    out.push('');
+    for (const c of caseCharts) {
+      charts.push(c);
+      out.push(`![${c.alt ?? c.name}](${chartDir}/${c.name}.svg)`);
+      out.push('');
+    }
+  }
+  return { markdown: out.join('\n'), charts };
+}
+

@@ -1,0 +1,47 @@
+/** Markdown helpers shared by the cases' render functions. */
+import { formatNumber } from './svg.mjs';
+
+export const fmt = formatNumber;
+
+/** "median (min-max)" of a summary, with an optional unit. */
+export function fmtSummary(s, unit = '', digits) {
+  if (!s || s.median === null || s.median === undefined) return 'n/a';
+  const u = unit ? ` ${unit}` : '';
+  if (s.n <= 1 || s.min === s.max) return `${fmt(s.median, digits)}${u}`;
+  return `${fmt(s.median, digits)}${u} (${fmt(s.min, digits)}-${fmt(s.max, digits)})`;
+}
+
+export function fmtRatio(v) {
+  return v === null || v === undefined ? 'n/a' : `${fmt(v)}x`;
+}
+
+export function fmtBytes(v) {
+  if (v === null || v === undefined) return 'n/a';
+  if (Math.abs(v) >= 1024 * 1024) return `${fmt(v / (1024 * 1024))} MiB`;
+  if (Math.abs(v) >= 1024) return `${fmt(v / 1024)} KiB`;
+  return `${Math.round(v)} B`;
+}
+
+export function fmtPercent(v) {
+  return v === null || v === undefined ? 'n/a' : `${fmt(v * 100)}%`;
+}
+
+export function table(headers, rows) {
+  const line = (cells) => `| ${cells.map((c) => String(c ?? '').replace(/\|/g, '\\|')).join(' | ')} |`;
+  return [line(headers), line(headers.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+/**
+ * A target line for the report and the JSON: met, or missed by how much.
+ * `better` is 'higher' (throughput, speedup) or 'lower' (latency, ratio to a ceiling).
+ */
+export function target(name, value, goal, better, unit = '') {
+  if (value === null || value === undefined) return { name, goal, better, value: null, met: null, verdict: 'not measured' };
+  const met = better === 'higher' ? value >= goal : value <= goal;
+  const u = unit ? ` ${unit}` : '';
+  let verdict;
+  if (met) verdict = `met (${fmt(value)}${u} ${better === 'higher' ? '>=' : '<='} ${fmt(goal)}${u})`;
+  else if (better === 'higher') verdict = `missed: ${fmt(value)}${u} is ${fmt((value / goal) * 100)}% of ${fmt(goal)}${u} (short by ${fmt(goal - value)}${u})`;
+  else verdict = `missed: ${fmt(value)}${u} is ${fmt(value / goal)}x the limit of ${fmt(goal)}${u} (over by ${fmt(value - goal)}${u})`;
+  return { name, goal, better, value, unit, met, verdict };
+}

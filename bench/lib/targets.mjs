@@ -1,0 +1,58 @@
+/**
+ * The targets of issue 5, evaluated from one run's results, and the headline figures the
+ * README quotes. A target whose case did not run is reported as not measured.
+ */
+import { fmt, fmtBytes, fmtPercent, target } from './report.mjs';
+
+const result = (doc, id) => doc.cases[id]?.result ?? null;
+
+export function evaluateTargets(doc) {
+  const out = [];
+  const modes = result(doc, 'executor-modes');
+  const big = modes?.scenarios?.find((s) => s.id === 'noop-40x40');
+  const one = modes?.scenarios?.find((s) => s.id === 'noop-12x1');
+  out.push(target('40 runs x 40 noop tasks end to end, thread >= 10,000 TI/s', big?.modes.thread?.tiPerSec.median, 10_000, 'higher', 'TI/s'));
+  out.push(target('40 runs x 40 noop tasks end to end, process >= 5,000 TI/s', big?.modes.process?.tiPerSec.median, 5_000, 'higher', 'TI/s'));
+  out.push(target('40x40 noop: thread >= 300x spawn (TI/s)', big?.speedupOverSpawn?.thread, 300, 'higher', 'x'));
+  out.push(target('40x40 noop: process >= 300x spawn (TI/s)', big?.speedupOverSpawn?.process, 300, 'higher', 'x'));
+  out.push(target('12-task example DAG, one run after warm-up, thread <= 15 ms wall', one?.modes.thread?.wallMs.median, 15, 'lower', 'ms'));
+  out.push(target('12-task example DAG, one run: thread >= 50x faster than spawn', one?.speedupOverSpawn?.thread, 50, 'higher', 'x'));
+  const dt = result(doc, 'dags-test');
+  out.push(target('dags test per-task overhead <= 0.3 ms (100-task noop DAG, context built once)', dt?.headline?.perTaskMs, 0.3, 'lower', 'ms'));
+  const mem = result(doc, 'scheduler-memory');
+  out.push(target('scheduler allocation per loop at 20,000 TIs within 1.2x of 2,000', mem?.kiln?.growth, 1.2, 'lower', 'x'));
+  const bull = result(doc, 'bullmq');
+  out.push(target('kiln thread >= 2x BullMQ sandboxed worker-thread throughput', bull?.ratios?.threadOverBullmq, 2, 'higher', 'x'));
+  return out;
+}
+
+/** [figure, value] rows for the report's headline table and the README. */
+export function headlineRows(doc) {
+  const rows = [];
+  const limits = result(doc, 'limits');
+  const modes = result(doc, 'executor-modes');
+  for (const s of modes?.scenarios ?? []) {
+    if (s.id !== 'noop-40x40' && s.id !== 'noop-12x1') continue;
+    for (const mode of ['thread', 'process', 'spawn']) {
+      const m = s.modes[mode];
+      if (!m) continue;
+      const speed = mode !== 'spawn' && s.speedupOverSpawn?.[mode] ? `, ${fmt(s.speedupOverSpawn[mode])}x spawn` : '';
+      rows.push([`${s.label}, ${mode}`, `${fmt(m.wallMs.median)} ms wall, ${fmt(m.tiPerSec.median)} TI/s${speed}`]);
+    }
+  }
+  if (limits) {
+    rows.push(['limit: piscina noop', `${fmt(limits.piscina.tasksPerSec.median)} tasks/s`]);
+    rows.push(['limit: tinypool child_process noop', `${fmt(limits.tinypool.tasksPerSec.median)} tasks/s`]);
+    rows.push(['limit: `node -e 0`', `${fmt(limits.spawn.startMs.median)} ms, ${fmt(limits.spawn.spawnsPerSec.median)} spawns/s in parallel`]);
+  }
+  const dt = result(doc, 'dags-test');
+  if (dt?.headline) rows.push(['dags test, 100-task noop DAG: per task, context once / per task', `${fmt(dt.headline.perTaskMs)} ms / ${fmt(dt.headline.perTaskUncachedMs)} ms (${fmt(dt.headline.ratio)}x)`]);
+  const mem = result(doc, 'scheduler-memory');
+  if (mem?.kiln) rows.push(['scheduler loop allocation, 2,000 / 20,000 TIs: kiln vs naive', `kiln ${fmtBytes(mem.kiln.small)} / ${fmtBytes(mem.kiln.large)}; naive ${fmtBytes(mem.naive.small)} / ${fmtBytes(mem.naive.large)}`]);
+  const prep = result(doc, 'prepared');
+  for (const r of prep?.headline ?? []) rows.push([r.label, r.value]);
+  const bull = result(doc, 'bullmq');
+  if (bull?.ratios) rows.push([`${fmt(bull.params.jobs)} noop jobs: kiln thread / process vs BullMQ worker threads`, `${fmt(bull.ratios.threadOverBullmq)}x / ${fmt(bull.ratios.processOverBullmq)}x`]);
+  void fmtPercent;
+  return rows;
+}

@@ -1,0 +1,126 @@
+/**
+ * The benchmark harness keeps working: every case at its smallest scale (`--smoke`) runs
+ * and writes the JSON result, the markdown report and its SVG charts with the expected
+ * shape. Times are never asserted: this machine may be busy with other tests.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const REDIS_URL = new URL(process.env.KILN_TEST_REDIS_URL || 'redis://127.0.0.1:6379');
+
+function redisAnswers(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: REDIS_URL.hostname, port: Number(REDIS_URL.port || 6379) });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(2000, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+function runBench(args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(REPO, 'bench/run.mjs'), ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c));
+    child.stderr.on('data', (c: Buffer) => (output += c));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, output }));
+  });
+}
+
+interface Summary {
+  median: number | null;
+  min: number | null;
+  max: number | null;
+  n: number;
+}
+
+const positive = (s: Summary) => {
+  expect(s.n).toBeGreaterThan(0);
+  expect(s.median).toBeGreaterThan(0);
+};
+
+describe('bench harness (smoke scale)', () => {
+  it('runs every case and writes the JSON, the report and the charts', async () => {
+    const redis = await redisAnswers();
+    if (!redis && process.env.CI) throw new Error(`Redis not reachable at ${REDIS_URL.href}; CI is set, so the BullMQ case may not be skipped`);
+    if (!redis) console.warn(`Redis not reachable at ${REDIS_URL.href}: the smoke run skips the BullMQ case`);
+    const out = mkdtempSync(join(tmpdir(), 'kiln-bench-smoke-'));
+    const res = await runBench(['--smoke', '--out', out, '--name', 'smoke', ...(redis ? [] : ['--skip', 'bullmq'])]);
+    expect(res.code, res.output).toBe(0);
+
+    const doc = JSON.parse(readFileSync(join(out, 'smoke.json'), 'utf8'));
+    expect(doc).toMatchObject({ kind: 'kiln-bench', scale: 'smoke', name: 'smoke' });
+    expect(doc.machine).toMatchObject({ cores: expect.any(Number), memoryBytes: expect.any(Number), node: process.version });
+    expect(typeof doc.machine.cpuModel).toBe('string');
+    expect(doc.machine.loadAverage).toHaveLength(3);
+    for (const [id, entry] of Object.entries<{ error?: string; result?: unknown }>(doc.cases)) {
+      expect(entry.error, `case ${id}`).toBeUndefined();
+      expect(entry.result, `case ${id}`).toBeDefined();
+    }
+    const cases = doc.cases;
+
+    positive(cases.limits.result.piscina.tasksPerSec);
+    positive(cases.limits.result.tinypool.tasksPerSec);
+    positive(cases.limits.result.spawn.startMs);
+
+    const [scenario] = cases['executor-modes'].result.scenarios;
+    expect(scenario.id).toBe('noop-12x1');
+    for (const mode of ['thread', 'process', 'spawn']) {
+      const m = scenario.modes[mode];
+      expect(m.tis, mode).toBe(12);
+      positive(m.wallMs);
+      positive(m.tiPerSec);
+      expect(m.overheadMs.n).toBe(12 * m.reps);
+      expect(m.peakRssBytes.median).toBeGreaterThan(0);
+    }
+    expect(scenario.speedupOverSpawn.thread).toBeGreaterThan(0);
+
+    const dagsTest = cases['dags-test'].result;
+    positive(dagsTest.byExecutor.thread.warmChainMsPerTask);
+    positive(dagsTest.byExecutor.thread.perTaskMsPerTask);
+    expect(dagsTest.headline.perTaskMs).toBeGreaterThan(0);
+
+    const memory = cases['scheduler-memory'].result;
+    for (const tasks of ['100', '1000']) {
+      expect(memory.sizes[tasks].kiln.sampledBytesPerLoop).toBeGreaterThan(0);
+      expect(memory.sizes[tasks].naive.sampledBytesPerLoop).toBeGreaterThan(0);
+    }
+
+    const prepared = cases.prepared.result;
+    expect(prepared.results.length).toBeGreaterThanOrEqual(4);
+    for (const r of prepared.results) {
+      positive(r.prepared);
+      positive(r.unprepared);
+    }
+
+    if (redis) {
+      positive(cases.bullmq.result.bullmq.jobsPerSec);
+      positive(cases.bullmq.result.thread.jobsPerSec);
+    }
+
+    expect(doc.targets.length).toBeGreaterThanOrEqual(9);
+    for (const t of doc.targets) expect(typeof t.verdict).toBe('string');
+
+    const md = readFileSync(join(out, 'smoke.md'), 'utf8');
+    expect(md).toContain('## Targets');
+    expect(md).toContain(doc.machine.cpuModel);
+    const charts = readdirSync(join(out, 'smoke')).filter((f) => f.endsWith('.svg'));
+    expect(charts.length).toBeGreaterThanOrEqual(5);
+    for (const c of charts) {
+      expect(md).toContain(`smoke/${c}`);
+      expect(readFileSync(join(out, 'smoke', c), 'utf8')).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    }
+    expect(existsSync(join(out, 'tmp'))).toBe(true);
+  }, 300_000);
+});
