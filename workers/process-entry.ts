@@ -17,7 +17,10 @@ process.on('message', (msg: unknown) => {
 exitWhenOrphaned();
 
 export default function handle(req: PoolRequest): Promise<RunReply> | WarmReply {
-  if (req.type === 'run') return runner!.run(req.work, req.env);
+  if (req.type === 'run') {
+    if (runner === null) throw new Error('kiln process runner: a task arrived before the warm-up call');
+    return runner.run(req.work, req.env);
+  }
   runner = new Runner({ send: (msg) => process.send!(msg), usage: 'process', maxDagVersions: req.maxDagVersions });
   registerDagLoader();
   return { pid: process.pid, threadId: 0 };

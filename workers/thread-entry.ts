@@ -12,7 +12,10 @@ import { Runner } from './runner-core.js';
 let runner: Runner | null = null;
 
 export default function handle(req: PoolRequest): Promise<RunReply> | WarmReply {
-  if (req.type === 'run') return runner!.run(req.work, req.env);
+  if (req.type === 'run') {
+    if (runner === null) throw new Error('kiln thread runner: a task arrived before the warm-up call');
+    return runner.run(req.work, req.env);
+  }
   return warm(req);
 }
 

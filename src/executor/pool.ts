@@ -116,6 +116,15 @@ export class WorkerPool {
     await Promise.allSettled(workers.map((w) => w.close()));
   }
 
+  /** A worker died while idle (killed from outside, or stray code of an earlier try). */
+  private forget(worker: PooledWorker): void {
+    const i = this.idle.indexOf(worker);
+    if (i !== -1) this.idle.splice(i, 1);
+    if (!this.live.delete(worker)) return;
+    this.crashes++;
+    this.fill();
+  }
+
   private offer(worker: PooledWorker): void {
     const waiter = this.waiting.shift();
     if (waiter !== undefined) waiter.give(worker);
@@ -138,6 +147,7 @@ export class WorkerPool {
 
   private async startWorker(): Promise<void> {
     const worker = this.config.create();
+    worker.onIdleExit = () => this.forget(worker);
     this.live.add(worker);
     this.starting++;
     try {

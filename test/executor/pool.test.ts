@@ -18,6 +18,7 @@ class FakeWorker implements PooledWorker {
   tasksRun = 0;
   memoryBytes: number | null = null;
   recycleRequested = false;
+  onIdleExit: (() => void) | null = null;
   constructor(
     readonly id: number,
     private readonly startOk: boolean,
@@ -122,6 +123,16 @@ describe('WorkerPool', () => {
     const second = await new Promise<PooledWorker>((resolve) => p.acquire({ give: resolve, fail: () => {} }));
     expect(second).not.toBe(first);
     expect(created).toHaveLength(2);
+    await p.close();
+  });
+
+  it('forgets a worker that dies while idle and starts a replacement', async () => {
+    const { p, created } = pool();
+    await p.warm(1);
+    created[0]!.state = 'failed';
+    created[0]!.onIdleExit?.();
+    const next = await new Promise<PooledWorker>((resolve) => p.acquire({ give: resolve, fail: () => {} }));
+    expect(next).toBe(created[1]);
     await p.close();
   });
 

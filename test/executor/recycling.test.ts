@@ -6,10 +6,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ExecutorEvent } from '../../dist/src/executor/types.js';
 import type { LocalExecutorOptions } from '../../dist/src/executor/options.js';
-import { createHarness, type Harness } from './harness.js';
+import { createHarness, isGone, type Harness } from './harness.js';
 
 type Started = Extract<ExecutorEvent, { type: 'started' }>;
 
@@ -62,6 +62,19 @@ describe.each(['thread', 'process'] as const)('worker reuse: %s isolation', (iso
     const seq: unknown[] = [];
     for (let i = 0; i < 3; i++) seq.push((await workerOf(h, 'noop')).worker);
     expect(new Set(seq).size).toBe(3);
+  });
+
+  it.skipIf(isolation === 'thread')('replaces a worker killed from outside while idle', async () => {
+    const h = await harness({});
+    const { worker: pid } = await workerOf(h, 'noop');
+    process.kill(pid as number, 'SIGKILL');
+    await vi.waitFor(() => expect(isGone(pid as number)).toBe(true), { timeout: 5000, interval: 10 });
+    // A try handed over while the death was still being noticed fails, as WORKER_EXITED, and
+    // says who killed it; the next one runs on the replacement.
+    const first = await h.run('noop');
+    if (first.outcome !== 'success') expect(first).toMatchObject({ signal: 'SIGKILL', error: { code: 'WORKER_EXITED' } });
+    const next = await workerOf(h, 'noop');
+    expect(next.worker).not.toBe(pid);
   });
 
   it('imports a changed DAG version afresh, and recycles after too many versions', async () => {

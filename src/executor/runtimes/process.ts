@@ -38,6 +38,7 @@ export class ProcessWorker implements PooledWorker {
   tasksRun = 0;
   memoryBytes: number | null = null;
   recycleRequested = false;
+  onIdleExit: (() => void) | null = null;
   private pool: Tinypool | null = null;
   private child: ChildProcess | null = null;
   private sink: MessageSink | null = null;
@@ -150,6 +151,10 @@ export class ProcessWorker implements PooledWorker {
       const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
         this.exitCode = code;
         this.signal = signal;
+        if (this.state === 'ready') {
+          this.state = 'failed';
+          this.onIdleExit?.();
+        }
         // stderr may still hold the last words (a V8 fatal error) after 'exit'.
         const drained = child.stderr && !child.stderr.readableEnded ? new Promise<void>((r) => child.stderr!.once('end', r)) : Promise.resolve();
         void withTimeout(drained, STDERR_DRAIN_MS, undefined).then(() => resolve({ exitCode: code, signal, stderrTail: this.stderrTail }));

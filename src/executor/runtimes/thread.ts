@@ -32,6 +32,7 @@ export class ThreadWorker implements PooledWorker {
   tasksRun = 0;
   memoryBytes: number | null = null;
   recycleRequested = false;
+  onIdleExit: (() => void) | null = null;
   private pool: Piscina | null = null;
   private port: MessagePort | null = null;
   private sink: MessageSink | null = null;
@@ -78,6 +79,10 @@ export class ThreadWorker implements PooledWorker {
       this.threadId = reply.threadId;
       this.exited = new Promise((resolve) => worker.once('exit', (code) => {
         this.exitCode = code;
+        if (this.state === 'ready') {
+          this.state = 'failed';
+          this.onIdleExit?.();
+        }
         resolve({ exitCode: code, signal: null, cause: this.lastError });
       }));
       worker.on('error', (err) => (this.lastError = err));

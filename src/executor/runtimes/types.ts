@@ -54,6 +54,8 @@ export interface PooledWorker extends TaskHost {
   memoryBytes: number | null;
   /** The runner asked to be replaced, or the supervisor saw it grow past the limit. */
   recycleRequested: boolean;
+  /** Set by the pool: called when the worker dies while idle (a death mid-try rejects run()). */
+  onIdleExit: (() => void) | null;
   /** Resolves once the worker can take tries; rejects if it fails to start (never reuse it then). */
   start(): Promise<void>;
   /** Runs one try; rejects with WorkerGoneError when the worker dies first. */
