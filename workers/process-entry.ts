@@ -14,7 +14,7 @@ let runner: Runner | null = null;
 process.on('message', (msg: unknown) => {
   if (runner !== null && isKilnMessage(msg)) runner.receive(msg as SupervisorMessage);
 });
-exitWhenOrphaned();
+exitWhenOrphaned('thread');
 
 export default function handle(req: PoolRequest): Promise<RunReply> | WarmReply {
   if (req.type === 'run') {

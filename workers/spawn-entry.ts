@@ -16,7 +16,7 @@ import { writeRealStderr } from './task-log.js';
 const exitCodeOf = (result: TaskResult) => (result.outcome === 'failed' ? 1 : 0);
 
 if (typeof process.send === 'function') {
-  exitWhenOrphaned();
+  exitWhenOrphaned('shell');
   let runner: Runner | null = null;
   process.on('message', (msg: unknown) => {
     if (!isKilnMessage(msg)) return;
