@@ -38,11 +38,12 @@ async function setup(options: Omit<DagOptions, 'id'>, build: (d: DagBuilder) => 
   await store.migrate();
   const serialized = serializeDag(dag({ id: 'd', ...options }, build));
   await store.upsertDag({ dagId: 'd', file: '/dev/null', version: 'v1', serialized });
-  let engine: RunEngine | undefined;
   const stale: string[] = [];
-  const onEvent = (e: ExecutorEvent) => engine!.onExecutorEvent(e);
+  // The executor and the engine refer to each other: events go through this late binding.
+  const ref: { engine?: RunEngine } = {};
+  const onEvent = (e: ExecutorEvent) => ref.engine!.onExecutorEvent(e);
   const executor = executorFor?.(onEvent) ?? new SpyExecutor({ parallelism: 8, onEvent }, script);
-  engine = new RunEngine({ store, executor, schedulerId: 'me', logsFolder: '/tmp/kiln-engine-logs', defaultIsolation: 'thread', onRunStale: (r) => stale.push(r.run.runId) });
+  const engine = (ref.engine = new RunEngine({ store, executor, schedulerId: 'me', logsFolder: '/tmp/kiln-engine-logs', defaultIsolation: 'thread', onRunStale: (r) => stale.push(r.run.runId) }));
   const row: RunRow = { dagId: 'd', runId: 'r1', runType: 'manual', logicalDate: 0, state: 'queued', params: {}, dagVersion: 'v1', queuedAt: Date.now(), startedAt: null, endedAt: null, claimedBy: 'me' };
   const tis = initialTaskInstances('d', 'r1', serialized.tasks);
   await store.createRun(row, tis);
