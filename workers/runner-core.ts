@@ -97,11 +97,12 @@ export class Runner {
     }
     const def = dag.tasks.get(work.taskId);
     if (def === undefined) {
-      return { outcome: 'failed', noRetry: true, error: serializeError(new KilnError('TASK_NOT_FOUND', `DAG '${work.dagId}' (${work.dagFile}) has no task '${work.taskId}'`)) };
+      return { outcome: 'failed', noRetry: true, error: { name: 'KilnError', code: 'TASK_NOT_FOUND', message: `DAG '${work.dagId}' (${work.dagFile}) has no task '${work.taskId}'` } };
     }
     const t = new Try(work, this);
     const restoreEnv = env ? applyEnv(env) : null;
-    const restoreStdio = this.options.captureOutput === false ? null : captureStdio(t.log);
+    // logFile null means "do not capture": the try's output goes where the runner's goes.
+    const restoreStdio = this.options.captureOutput === false || work.logFile === null ? null : captureStdio(t.log);
     this.current = t;
     try {
       const value = def.fn(t.context());

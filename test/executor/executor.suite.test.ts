@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KilnError } from '../../dist/src/errors.js';
 import type { Isolation } from '../../dist/src/dag/types.js';
-import { createHarness, isGone, type Finished, type Harness } from './harness.js';
+import { createHarness, fixturesDir, isGone, type Finished, type Harness } from './harness.js';
 
 const KILL_GRACE_MS = 150;
 
@@ -136,6 +136,14 @@ describe.each(['thread', 'process', 'spawn'] as const)('executor: %s isolation',
   it('fails the try on an unhandled rejection', async () => {
     const e = await h.run('rejection');
     expectFailed(e, 'TASK_FAILED', 'unhandled promise rejection: a promise nobody awaited');
+  });
+
+  it('fails a try whose task or DAG file cannot be found or imported', async () => {
+    const missing = await h.run('nope');
+    expectFailed(missing, 'TASK_NOT_FOUND', "DAG 'suite'");
+    expect(missing.noRetry).toBe(true);
+    const broken = await h.run('noop', { dagFile: join(fixturesDir, 'throws-at-import.mjs') });
+    expectFailed(broken, 'DAG_IMPORT', 'the DAG file throws at import');
   });
 
   it('pulls XComs through taskApi', async () => {
