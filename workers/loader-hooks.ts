@@ -37,7 +37,7 @@ export async function resolve(specifier: string, context: ResolveContext, next: 
     return await next(specifier, context);
   } catch (err) {
     // `./util.js` written in a .ts project means ./util.ts on disk (TypeScript's convention).
-    if (specifier.startsWith('.') && specifier.endsWith('.js') && context.parentURL?.match(/\.m?ts$/)) {
+    if (specifier.startsWith('.') && specifier.endsWith('.js') && /\.m?ts$/.test(context.parentURL?.replace(/[?#].*$/, '') ?? '')) {
       return next(specifier.slice(0, -3) + '.ts', context);
     }
     throw err;
