@@ -38,19 +38,20 @@ export async function openKilnContext(config: KilnConfig, options: OpenContextOp
     const schedulerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     // The executor and the engine refer to each other: events flow executor -> engine, XCom
     // pulls flow executor -> engine.taskApi. Bind through closures once both exist.
-    let engine: RunEngine | undefined;
+    const late: { engine?: RunEngine } = {};
     const executor = factory({
       parallelism: config.parallelism,
       defaultIsolation: isolation,
-      taskApi: { xcom: (dagId, runId, taskId) => engine!.taskApi.xcom(dagId, runId, taskId) },
-      onEvent: (event: ExecutorEvent) => engine?.onExecutorEvent(event),
+      taskApi: { xcom: (dagId, runId, taskId) => late.engine!.taskApi.xcom(dagId, runId, taskId) },
+      onEvent: (event: ExecutorEvent) => late.engine?.onExecutorEvent(event),
       logDir: config.logsFolder,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       maxTasksPerWorker: config.maxTasksPerWorker,
       maxWorkerMemoryBytes: config.maxWorkerMemoryBytes,
       killGraceMs: config.killGraceMs,
     });
-    engine = new RunEngine({ store, executor, schedulerId, logsFolder: config.logsFolder, defaultIsolation: isolation, ...options.engine });
+    const engine = new RunEngine({ store, executor, schedulerId, logsFolder: config.logsFolder, defaultIsolation: isolation, ...options.engine });
+    late.engine = engine;
     await executor.start();
     const ctx: KilnContext = {
       config,
@@ -59,10 +60,10 @@ export async function openKilnContext(config: KilnConfig, options: OpenContextOp
       engine,
       schedulerId,
       async close(closeOptions = {}) {
-        engine!.close();
+        engine.close();
         try {
           await executor.stop({ drainMs: closeOptions.drainMs ?? 0 });
-          await engine!.whenIdle();
+          await engine.whenIdle();
         } finally {
           if (!options.store) await store.close();
         }

@@ -71,7 +71,7 @@ export function tiValues<S>(r: TiRow, expectTryNumber = 0, expectStates: S | nul
     nextRetryAt: r.nextRetryAt ?? null,
     expectTryNumber,
     expectStates,
-  } satisfies Record<(typeof TI_FIELDS)[number], unknown>;
+  } satisfies Record<(typeof TI_FIELDS)[number] | 'expectTryNumber' | 'expectStates', unknown>;
 }
 
 export interface DagRecord {

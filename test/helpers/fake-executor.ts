@@ -54,7 +54,7 @@ export class FakeExecutor implements Executor {
     return [...this.held.keys()];
   }
 
-  cancel(): void {}
+  cancel(_key: string, _reason: string): void {}
 
   async stop(): Promise<void> {}
 

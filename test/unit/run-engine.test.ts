@@ -24,9 +24,9 @@ async function setup(options: Omit<DagOptions, 'id'>, build: (d: DagBuilder) => 
   await store.migrate();
   const serialized = serializeDag(dag({ id: 'd', ...options }, build));
   await store.upsertDag({ dagId: 'd', file: '/dev/null', version: 'v1', serialized });
-  let engine!: RunEngine;
-  const executor = new FakeExecutor({ parallelism: engineOptions.parallelism ?? 8, onEvent: (e) => engine.onExecutorEvent(e) }, script);
-  engine = new RunEngine({ store, executor, schedulerId: 'test', logsFolder: '/tmp/kiln-engine-logs', defaultIsolation: 'thread', poolSlots: engineOptions.poolSlots });
+  const late: { engine?: RunEngine } = {};
+  const executor = new FakeExecutor({ parallelism: engineOptions.parallelism ?? 8, onEvent: (e) => late.engine!.onExecutorEvent(e) }, script);
+  const engine = (late.engine = new RunEngine({ store, executor, schedulerId: 'test', logsFolder: '/tmp/kiln-engine-logs', defaultIsolation: 'thread', poolSlots: engineOptions.poolSlots }));
   const newRun = async (runId = 'r1') => {
     const row: RunRow = { dagId: 'd', runId, runType: 'manual', logicalDate: 0, state: 'queued', params: {}, dagVersion: 'v1', queuedAt: Date.now(), startedAt: null, endedAt: null, claimedBy: 'test' };
     const tis = initialTaskInstances('d', runId, serialized.tasks);
