@@ -232,7 +232,11 @@ describe.each(['thread', 'process', 'spawn'] as const)('executor: %s isolation',
     await h.executor.stop({ drainMs: 0 });
     const e = await finished;
     expectFailed(e, 'TASK_CANCELLED', /kiln stopped before the task finished/);
-    expect(h.events.filter((x) => x.type === 'finished' && x.key === key)).toHaveLength(1);
     expect(() => h.submit('noop')).toThrow(/stopping/);
+    // Over the whole suite: every try that started finished exactly once.
+    const finishedKeys = h.events.flatMap((x) => (x.type === 'finished' ? [x.key] : []));
+    const startedKeys = h.events.flatMap((x) => (x.type === 'started' ? [x.key] : []));
+    expect(new Set(finishedKeys).size).toBe(finishedKeys.length);
+    expect(startedKeys.every((k) => finishedKeys.includes(k))).toBe(true);
   });
 });
