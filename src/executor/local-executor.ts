@@ -15,24 +15,23 @@
  * only place that emits it, and it is idempotent per task).
  */
 import { mkdirSync } from 'node:fs';
-import { appendFile, mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ISOLATIONS, type Isolation } from '../dag/types.js';
-import { KilnError, errorMessage, type KilnErrorCode } from '../errors.js';
+import { KilnError, errorMessage } from '../errors.js';
 import { serializeError } from '../protocol/errors.js';
-import type { ResourceUsage, RunnerMessage, SerializedError, TaskOutcome, TaskWork } from '../protocol/messages.js';
+import type { ResourceUsage, RunnerMessage, SerializedError, TaskWork } from '../protocol/messages.js';
 import type { RunReply, RunRequest } from '../../workers/pool-protocol.js';
 import { baseChildEnv, grantedEnv } from './env.js';
 import { explainExit } from './exit-reason.js';
 import { settingsFrom, type LocalExecutorOptions, type LocalSettings } from './options.js';
-import { WorkerPool, type Waiter } from './pool.js';
+import { WorkerPool } from './pool.js';
 import { ProcessWorker } from './runtimes/process.js';
 import { SpawnedTask } from './runtimes/spawn.js';
 import { ThreadWorker } from './runtimes/thread.js';
 import { WorkerGoneError, workersDir, type PooledWorker, type TaskHost, type WorkerConfig, type WorkerExit } from './runtimes/types.js';
+import { TaskRun, failed, killedHow, noteInTaskLog, type Finish, type StopReason, type TaskRunOwner } from './task-run.js';
 import type { Executor, ExecutorEvent } from './types.js';
-import { UsageSampler, type Sampled } from './usage-sampler.js';
+import { UsageSampler } from './usage-sampler.js';
 
 export type { LocalExecutorOptions } from './options.js';
 
@@ -42,68 +41,12 @@ const MAX_START_FAILURES = 3;
 /** After stop() kills, how long to wait beyond killGraceMs for the exits before giving up on them. */
 const STOP_BACKSTOP_MS = 10_000;
 
-interface StopReason {
-  code: KilnErrorCode;
-  message: string;
-  noRetry: boolean;
-}
-
-interface Finish {
-  outcome: TaskOutcome;
-  noRetry: boolean;
-  value?: unknown;
-  error: SerializedError | null;
-  exitCode: number | null;
-  signal: string | null;
-  usage: ResourceUsage;
-}
-
 /** Creates the built-in executor; `options.defaultIsolation` names the pool start() pre-warms. */
 export function createLocalExecutor(options: LocalExecutorOptions): Executor {
   return new LocalExecutor(settingsFrom(options));
 }
 
-/** The supervisor's record of one submitted try. */
-class TaskRun implements Sampled, Waiter {
-  host: TaskHost | null = null;
-  worker: PooledWorker | null = null;
-  startedAt = 0;
-  finished = false;
-  stopReason: StopReason | null = null;
-  timeoutTimer: NodeJS.Timeout | null = null;
-  heartbeatTimer: NodeJS.Timeout | null = null;
-  graceTimer: NodeJS.Timeout | null = null;
-  peakRssBytes: number | null = null;
-  lastRssBytes: number | null = null;
-  sampledCpuMs: number | null = null;
-
-  constructor(
-    readonly work: TaskWork,
-    readonly isolation: Isolation,
-    private readonly executor: LocalExecutor,
-  ) {}
-
-  get samplePid(): number | null {
-    return this.host?.samplePid ?? null;
-  }
-
-  recordSample(rssBytes: number, cpuMs: number): void {
-    this.lastRssBytes = rssBytes;
-    this.peakRssBytes = Math.max(this.peakRssBytes ?? 0, rssBytes);
-    this.sampledCpuMs = cpuMs;
-    if (this.worker !== null) this.worker.memoryBytes = rssBytes;
-  }
-
-  give(worker: PooledWorker): void {
-    this.executor.runOnWorker(this, worker);
-  }
-
-  fail(err: Error): void {
-    this.executor.failUnstarted(this, err);
-  }
-}
-
-class LocalExecutor implements Executor {
+class LocalExecutor implements Executor, TaskRunOwner {
   readonly name = 'local';
   private readonly tasks = new Map<string, TaskRun>();
   private readonly pools = new Map<PooledIsolation, WorkerPool>();
@@ -423,32 +366,6 @@ class LocalExecutor implements Executor {
     this.sampler.stop();
     await Promise.all([...this.pools.values()].map((pool) => pool.close()));
   }
-}
-
-function failed(reason: { code: KilnErrorCode; message: string }, noRetry = false): Finish {
-  return {
-    outcome: 'failed',
-    noRetry,
-    error: { name: 'KilnError', code: reason.code, message: reason.message },
-    exitCode: null,
-    signal: null,
-    usage: { peakRssBytes: null, cpuMs: null },
-  };
-}
-
-function killedHow(isolation: Isolation, exit: WorkerExit): string {
-  if (isolation === 'thread') return 'the worker thread was terminated';
-  const how = exit.signal !== null ? `by ${exit.signal}` : exit.exitCode !== null ? `(exit code ${exit.exitCode})` : '';
-  return `the ${isolation === 'spawn' ? 'task process' : 'worker process'} and its children were killed ${how}`.trimEnd();
-}
-
-/** The supervisor's own words in the try's log, when it ended the try (the runner could not). */
-function noteInTaskLog(logFile: string | null, error: SerializedError): void {
-  if (logFile === null) return;
-  const line = `${new Date().toISOString()} ERROR [kiln] ${error.code}: ${error.message}\n`;
-  void mkdir(dirname(logFile), { recursive: true })
-    .then(() => appendFile(logFile, line))
-    .catch(() => {});
 }
 
 function clearTimer(timer: NodeJS.Timeout | null): void {
