@@ -105,8 +105,8 @@ describe.each(['thread', 'process', 'spawn'] as const)('executor: %s isolation',
 
   it('kills a long-lived grandchild with the task at timeout', async () => {
     const pidFile = join(dir, `grandchild-${isolation}.pid`);
-    const e = await h.run('grandchild', { timeoutMs: 1500, params: { pidFile } });
-    expectFailed(e, 'TASK_TIMEOUT', /timed out after 1500 ms/);
+    const e = await h.run('grandchild', { timeoutMs: 2000, params: { pidFile } });
+    expectFailed(e, 'TASK_TIMEOUT', /timed out after 2000 ms/);
     const pid = Number(readFileSync(pidFile, 'utf8'));
     expect(pid).toBeGreaterThan(0);
     await vi.waitFor(() => expect(isGone(pid)).toBe(true), { timeout: 5000, interval: 20 });
