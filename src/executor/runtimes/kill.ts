@@ -20,9 +20,18 @@ export function terminateProcesses(pids: readonly number[], graceMs: number, ext
   }, graceMs).unref();
 }
 
-/** `rootPid` and all its descendants (children first, so none is re-parented unseen). */
+/**
+ * `rootPid`'s descendants, and `rootPid` itself with includeRoot. When the root dies too,
+ * children it starts during the grace period are found again for the KILL; a root that
+ * lives on (a worker that gets the next try) is not searched again, so the next try's
+ * children are left alone.
+ */
 export function terminateTree(rootPid: number, graceMs: number, options: { includeRoot: boolean }): void {
   const pids = descendantsOf(rootPid).reverse();
-  if (options.includeRoot) pids.push(rootPid);
+  if (!options.includeRoot) {
+    terminateProcesses(pids, graceMs);
+    return;
+  }
+  pids.push(rootPid);
   terminateProcesses(pids, graceMs, () => (isAlive(rootPid) ? descendantsOf(rootPid) : []));
 }
