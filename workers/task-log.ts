@@ -16,11 +16,12 @@ const madeDirs = new Set<string>();
 export class TaskLog {
   private fd: number | null = null;
   private broken = false;
+  private closed = false;
 
   constructor(private readonly file: string | null) {}
 
   write(text: string | Uint8Array): void {
-    if (this.file === null || this.broken) return;
+    if (this.file === null || this.broken || this.closed) return; // late writes of an ended try are dropped
     try {
       if (this.fd === null) {
         const dir = dirname(this.file);
@@ -40,6 +41,7 @@ export class TaskLog {
   }
 
   close(): void {
+    this.closed = true;
     if (this.fd === null) return;
     try {
       closeSync(this.fd);
