@@ -9,7 +9,7 @@ import { KilnError, UsageError } from '../errors.js';
 import type { TaskResult } from '../protocol/messages.js';
 import { loadRun, type RunContext } from '../scheduler/operations.js';
 import { activeTaskInstances, usedSlots } from '../scheduler/pool-limits.js';
-import { taskLogFile, taskWork } from '../scheduler/run-engine.js';
+import { taskLogFile, taskWork } from '../scheduler/task-work.js';
 import { createStore } from '../store/index.js';
 import type { PoolRow, RunRow, Store, TiRow } from '../store/types.js';
 

@@ -18,14 +18,15 @@
  * cancel its tries and keep them as orphans until they end, so the run is never adopted
  * again (and no task instance started again) while one of its tries still runs here.
  */
-import { join } from 'node:path';
 import { retryDelayMs } from '../dag/retry.js';
 import type { Isolation, TiState } from '../dag/types.js';
 import { KilnError } from '../errors.js';
 import type { Executor, ExecutorEvent, TaskApi } from '../executor/types.js';
 import { taskKey, type TaskWork } from '../protocol/messages.js';
 import type { RunWrite, Store, TiRow, TiWrite, WriteBatch, XcomWrite } from '../store/types.js';
+import { OrphanTries } from './orphans.js';
 import { ReadyQueue } from './ready-queue.js';
+import { taskLogFile, taskWork } from './task-work.js';
 import { isActive, isFinished, runKey, RunState } from './run-state.js';
 
 export interface RunEngineOptions {
@@ -45,17 +46,6 @@ export interface RunEngineOptions {
   onError?: (err: unknown) => void;
   /** How long an abandoned (cancelled) try may hold its task instance before we stop waiting for its end. */
   orphanGraceMs?: number;
-}
-
-/** A try we gave up on (run went stale, zombie, stuck in queued) that may still be running. */
-interface Orphan {
-  runKey: string;
-  /** `${runKey}\u0000${taskId}`: the task instance it blocks. */
-  tiKey: string;
-  pool: string;
-  poolSlots: number;
-  /** After this, the try is assumed gone (the executor kills within its kill grace). */
-  until: number;
 }
 
 /** The fields of an executor 'finished' event the engine records. */
@@ -82,9 +72,7 @@ export class RunEngine {
   private readonly ready = new ReadyQueue();
   private readonly retryTimes = new Map<string, { run: RunState; taskId: string; at: number }>();
   private readonly poolUsed = new Map<string, number>();
-  private readonly orphans = new Map<string, Orphan>();
-  /** Task instances (tiKey) with an orphan try still alive: not dispatched again until it ends. */
-  private readonly orphanTis = new Map<string, number>();
+  private readonly orphans = new OrphanTries();
   /** Runs to compare with the database at the next flush (see refresh()). */
   private readonly reloads = new Set<string>();
   private frozen = false;
@@ -124,10 +112,6 @@ export class RunEngine {
     return this.runs.has(runKey(dagId, runId));
   }
 
-  getRun(dagId: string, runId: string): RunState | undefined {
-    return this.runs.get(runKey(dagId, runId));
-  }
-
   /** The runs held in memory. */
   heldRuns(): IterableIterator<RunState> {
     return this.runs.values();
@@ -135,9 +119,7 @@ export class RunEngine {
 
   /** True while a try of this run that we abandoned may still be running. */
   isDraining(dagId: string, runId: string): boolean {
-    const key = runKey(dagId, runId);
-    for (const o of this.orphans.values()) if (o.runKey === key) return true;
-    return false;
+    return this.orphans.blocksRun(runKey(dagId, runId));
   }
 
   /**
@@ -231,14 +213,9 @@ export class RunEngine {
 
   /** Stops waiting for abandoned tries that outlived their grace period. */
   sweepOrphans(): void {
-    const now = this.now();
-    let freed = false;
-    for (const [key, o] of this.orphans) {
-      if (o.until > now) continue;
-      this.endOrphan(key, o);
-      freed = true;
-    }
-    if (freed) this.requestFlush();
+    const expired = this.orphans.expire(this.now());
+    for (const o of expired) this.releaseSlots(o);
+    if (expired.length > 0) this.requestFlush();
   }
 
   /** Shutdown, step 1: queue nothing new; events of running tries are still recorded. */
@@ -290,8 +267,8 @@ export class RunEngine {
     const entry = this.tries.get(event.key);
     if (!entry) {
       // A try we abandoned has ended: its task instance may run again, its slot is free.
-      const orphan = event.type === 'finished' ? this.orphans.get(event.key) : undefined;
-      if (orphan) this.endOrphan(event.key, orphan);
+      const orphan = event.type === 'finished' ? this.orphans.end(event.key) : undefined;
+      if (orphan) this.releaseSlots(orphan);
       return; // a stale try, or a run we no longer hold
     }
     const { run, taskId } = entry;
@@ -418,7 +395,7 @@ export class RunEngine {
       const ti = run.tis.get(taskId)!;
       if (ti.state !== 'scheduled') return 'drop';
       if (run.active >= run.dag.maxActiveTasks) return 'keep';
-      if (this.orphanTis.has(`${run.key}\u0000${taskId}`)) return 'keep';
+      if (this.orphans.blocksTask(`${run.key}\u0000${taskId}`)) return 'keep';
       const limit = this.options.poolSlots?.get(ti.pool);
       const used = this.poolUsed.get(ti.pool) ?? 0;
       if (limit !== undefined && used + ti.poolSlots > limit) return 'keep';
@@ -444,10 +421,9 @@ export class RunEngine {
   }
 
   /**
-   * Gives up on the current try of a task instance: the executor cancels it, and until its
-   * end is reported (or the grace period passes) it keeps its pool slot and blocks the task
-   * instance and its run from starting again here, so one task instance never runs twice
-   * at once. A try still waiting in the pending batch was never submitted: it is dropped.
+   * Gives up on the current try of a task instance: the executor cancels it and it becomes
+   * an orphan (see orphans.ts). A try still waiting in the pending batch was never
+   * submitted: it is just dropped.
    */
   private abandonTry(run: RunState, ti: TiRow, reason: string): void {
     const key = taskKey(ti.dagId, ti.runId, ti.taskId, ti.tryNumber);
@@ -458,18 +434,9 @@ export class RunEngine {
       this.releaseSlots(ti);
       return;
     }
-    const tiKey = `${run.key}\u0000${ti.taskId}`;
-    this.orphans.set(key, { runKey: run.key, tiKey, pool: ti.pool, poolSlots: ti.poolSlots, until: this.now() + (this.options.orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS) });
-    this.orphanTis.set(tiKey, (this.orphanTis.get(tiKey) ?? 0) + 1);
+    const until = this.now() + (this.options.orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS);
+    this.orphans.add(key, { runKey: run.key, tiKey: `${run.key}\u0000${ti.taskId}`, pool: ti.pool, poolSlots: ti.poolSlots, until });
     this.options.executor.cancel(key, reason);
-  }
-
-  private endOrphan(key: string, o: Orphan): void {
-    if (!this.orphans.delete(key)) return;
-    this.releaseSlots(o);
-    const left = (this.orphanTis.get(o.tiKey) ?? 1) - 1;
-    if (left > 0) this.orphanTis.set(o.tiKey, left);
-    else this.orphanTis.delete(o.tiKey);
   }
 
   // ---- persistence -----------------------------------------------------------------
@@ -631,24 +598,4 @@ export { isFinished };
 
 function staleError(run: RunState): KilnError {
   return new KilnError('STORE', `run '${run.run.runId}' of DAG '${run.run.dagId}' was changed by another process (cleared, marked or taken over) while this one drove it`);
-}
-
-/** What the executor gets for one try of a task instance (`ti` at its new try number). */
-export function taskWork(run: Pick<RunState, 'run' | 'dag' | 'dagFile' | 'tasks'>, ti: TiRow, isolation: Isolation, logFile: string | null): TaskWork {
-  const task = run.tasks.get(ti.taskId)!;
-  return {
-    key: taskKey(ti.dagId, ti.runId, ti.taskId, ti.tryNumber), dagId: ti.dagId, runId: ti.runId, taskId: ti.taskId,
-    tryNumber: ti.tryNumber, maxTries: ti.maxTries, dagFile: run.dagFile, dagVersion: run.run.dagVersion,
-    params: { ...run.dag.params, ...run.run.params }, isolation,
-    timeoutMs: task.timeoutMs, heartbeatTimeoutMs: task.heartbeatTimeoutMs, env: task.env, logFile,
-  };
-}
-
-/** Where a try's log goes: `<logsFolder>/<dag>/<run>/<task>/<try>.log`, each segment made file-name safe. */
-export function taskLogFile(logsFolder: string, dagId: string, runId: string, taskId: string, tryNumber: number): string {
-  return join(logsFolder, safe(dagId), safe(runId), safe(taskId), `${tryNumber}.log`);
-}
-
-function safe(segment: string): string {
-  return segment.replace(/[^A-Za-z0-9_.-]/g, '_');
 }

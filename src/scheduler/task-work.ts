@@ -1,0 +1,26 @@
+/** What the executor is handed for one try, and where that try's log goes. Pure. */
+import { join } from 'node:path';
+import type { Isolation } from '../dag/types.js';
+import { taskKey, type TaskWork } from '../protocol/messages.js';
+import type { TiRow } from '../store/types.js';
+import type { RunState } from './run-state.js';
+
+/** What the executor gets for one try of a task instance (`ti` at its new try number). */
+export function taskWork(run: Pick<RunState, 'run' | 'dag' | 'dagFile' | 'tasks'>, ti: TiRow, isolation: Isolation, logFile: string | null): TaskWork {
+  const task = run.tasks.get(ti.taskId)!;
+  return {
+    key: taskKey(ti.dagId, ti.runId, ti.taskId, ti.tryNumber), dagId: ti.dagId, runId: ti.runId, taskId: ti.taskId,
+    tryNumber: ti.tryNumber, maxTries: ti.maxTries, dagFile: run.dagFile, dagVersion: run.run.dagVersion,
+    params: { ...run.dag.params, ...run.run.params }, isolation,
+    timeoutMs: task.timeoutMs, heartbeatTimeoutMs: task.heartbeatTimeoutMs, env: task.env, logFile,
+  };
+}
+
+/** Where a try's log goes: `<logsFolder>/<dag>/<run>/<task>/<try>.log`, each segment made file-name safe. */
+export function taskLogFile(logsFolder: string, dagId: string, runId: string, taskId: string, tryNumber: number): string {
+  return join(logsFolder, safe(dagId), safe(runId), safe(taskId), `${tryNumber}.log`);
+}
+
+function safe(segment: string): string {
+  return segment.replace(/[^A-Za-z0-9_.-]/g, '_');
+}
