@@ -27,10 +27,13 @@ export interface SchedulerServiceOptions {
   /** A scheduler without heartbeat this long is dead and its runs are taken over. */
   takeoverAfterMs?: number;
   log?: (level: LogLevel, message: string) => void;
+  /** Called once on a fatal error, before the shutdown starts (the CLI arms an exit deadline). */
+  onFatal?: (reason: string) => void;
 }
 
 export const DEFAULT_DRAIN_MS = 5_000;
 export const DEFAULT_TAKEOVER_AFTER_MS = 30_000;
+const FATAL_CLOSE_MS = 10_000;
 
 export class SchedulerService {
   private scheduler: Scheduler | undefined;
@@ -101,8 +104,12 @@ export class SchedulerService {
       // Polling is fine here: shutdown only, and the drain is bounded.
       while (this.fatal === null && engine.activeTryCount > 0 && Date.now() - drainStart < this.drainMs) await delay(20);
       engine.detach();
-      await ctx.close({ drainMs: 0 });
-      await store.releaseRuns(ctx.schedulerId).catch((err: unknown) => log('warn', `releasing claims failed: ${errorMessage(err)}`));
+      // One last flush of what is pending; it also settles whenIdle() after a failed one.
+      engine.poke();
+      // After a fatal error the database may not answer at all: do not wait for it forever.
+      const settle = (p: Promise<void>): Promise<void> => (this.fatal === null ? p : atMost(p, FATAL_CLOSE_MS));
+      await settle(ctx.close({ drainMs: 0 }));
+      await settle(store.releaseRuns(ctx.schedulerId).catch((err: unknown) => log('warn', `releasing claims failed: ${errorMessage(err)}`)));
       log('info', 'scheduler stopped');
       return this.fatal === null ? 0 : 1;
     } finally {
@@ -114,12 +121,21 @@ export class SchedulerService {
     if (this.fatal !== null) return;
     this.fatal = reason;
     this.log('error', `${reason}; stopping`);
+    this.options.onFatal?.(reason);
     this.scheduler?.stop();
   }
 }
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** `p`, or nothing after `ms` (its failure ignored); the timer does not keep the process alive. */
+function atMost(p: Promise<void>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    setTimeout(resolve, ms).unref();
+    p.then(resolve, () => resolve());
+  });
 }
 
 function defaultLog(level: LogLevel, message: string): void {

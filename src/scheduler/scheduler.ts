@@ -17,7 +17,7 @@
 import { hostname } from 'node:os';
 import type { SerializedDag } from '../dag/types.js';
 import { errorMessage } from '../errors.js';
-import type { DagRow, RunRow, Store } from '../store/types.js';
+import type { DagRow, RunRow, Store, TiRow } from '../store/types.js';
 import { livenessActions } from './liveness.js';
 import { activeTaskInstances, poolLimits } from './pool-limits.js';
 import { createDueRuns } from './run-creation.js';
@@ -138,12 +138,23 @@ export class Scheduler {
     });
   }
 
+  /**
+   * Reads first, then changes the engine in one synchronous step at the end, so everything
+   * a tick decides (adoptions, zombies, requeues) goes out in one flush: one transaction.
+   */
   private async tick(): Promise<void> {
     const now = this.now();
     if (now >= this.nextParseAt && !this.parsing) this.startParse(now);
     await this.createScheduledRuns(now);
-    await this.claimAndAdopt(now);
-    await this.checkLiveness(now);
+    const adoptions = await this.claim(now);
+    const { running, queued } = await activeTaskInstances(this.store);
+    const pools = await this.store.listPools();
+
+    for (const run of adoptions) this.adopt(run);
+    this.checkLiveness(now, running, queued);
+    const slots = this.options.poolSlots;
+    slots.clear();
+    for (const [name, n] of poolLimits(pools, [...running, ...queued], this.options.schedulerId, this.referencedPools)) slots.set(name, n);
     this.engine.sweepOrphans();
     this.engine.poke();
   }
@@ -206,12 +217,14 @@ export class Scheduler {
 
   // ---- claiming and adopting -------------------------------------------------------
 
-  private async claimAndAdopt(now: number): Promise<void> {
+  /** Claims runs and returns those to adopt now, with their task instances (read once, here). */
+  private async claim(now: number): Promise<RunState[]> {
     const room = Math.max(0, this.options.maxRuns - this.engine.runCount - this.waiting.size);
     const held = await this.store.claimRuns(this.options.schedulerId, now - this.options.takeoverAfterMs, room);
     const waitingBefore = new Map(this.waiting);
     this.waiting.clear();
     const runningByDag = new Map<string, number>();
+    const adoptions: RunState[] = [];
     for (const row of held) {
       const key = runKey(row.dagId, row.runId);
       if (this.engine.hasRun(row.dagId, row.runId)) {
@@ -225,9 +238,12 @@ export class Scheduler {
         if (waitingBefore.get(key) !== why) this.log('info', `run ${row.runId} of DAG ${row.dagId} waits: ${why}`);
         continue;
       }
-      await this.adopt(row);
+      const run = await this.load(row);
+      if (!run) continue;
+      adoptions.push(run);
       if (row.state === 'queued') runningByDag.set(row.dagId, (runningByDag.get(row.dagId) ?? 0) + 1);
     }
+    return adoptions;
   }
 
   /** Null when the run can be adopted now, else why not. */
@@ -248,20 +264,24 @@ export class Scheduler {
       runningByDag.set(row.dagId, running);
     }
     const limit = dag.serialized.maxActiveRuns;
-    return running >= limit ? `DAG ${row.dagId} has ${running} running runs (maxActiveRuns ${limit})` : null;
+    return running >= limit ? `DAG ${row.dagId} has maxActiveRuns (${limit}) runs running` : null;
   }
 
-  private async adopt(row: RunRow): Promise<void> {
-    const dag = this.dags.get(row.dagId)!;
+  private async load(row: RunRow): Promise<RunState | null> {
     const serialized = await this.dagVersion(row.dagId, row.dagVersion);
     if (!serialized) {
       this.log('error', `run ${row.runId} of DAG ${row.dagId}: version ${row.dagVersion} is not in the database; the run cannot be driven`);
-      return;
+      return null;
     }
     const tis = await this.store.getTaskInstances(row.dagId, row.runId);
-    for (const t of serialized.tasks) this.referencedPools.add(t.pool);
-    this.engine.adopt(new RunState(row, serialized, dag.file, tis));
-    this.log('info', `${row.state === 'queued' ? 'started' : 'took over'} run ${row.runId} of DAG ${row.dagId}`);
+    return new RunState(row, serialized, this.dags.get(row.dagId)!.file, tis);
+  }
+
+  private adopt(run: RunState): void {
+    for (const t of run.dag.tasks) this.referencedPools.add(t.pool);
+    const started = run.run.state === 'queued';
+    this.engine.adopt(run);
+    this.log('info', `${started ? 'started' : 'took over'} run ${run.run.runId} of DAG ${run.run.dagId}`);
   }
 
   private async dagVersion(dagId: string, version: string): Promise<SerializedDag | undefined> {
@@ -276,10 +296,10 @@ export class Scheduler {
     return dag;
   }
 
-  // ---- liveness and pools ----------------------------------------------------------
+  // ---- liveness ----------------------------------------------------------
 
-  private async checkLiveness(now: number): Promise<void> {
-    const { running, queued } = await activeTaskInstances(this.store);
+  /** Zombies and tries stuck in queued among the runs this scheduler drives. */
+  private checkLiveness(now: number, running: TiRow[], queued: TiRow[]): void {
     const actions = livenessActions({
       running, queued, now,
       zombieTimeoutMs: this.options.zombieTimeoutMs,
@@ -290,10 +310,6 @@ export class Scheduler {
       const done = a.kind === 'zombie' ? this.engine.expireTry(a.ti, a.reason) : this.engine.requeueTry(a.ti, a.reason);
       if (done) this.log('warn', `task ${a.ti.taskId} of run ${a.ti.runId} (DAG ${a.ti.dagId}, try ${a.ti.tryNumber}): ${a.reason}`);
     }
-    const limits = poolLimits(await this.store.listPools(), [...running, ...queued], this.options.schedulerId, this.referencedPools);
-    const slots = this.options.poolSlots;
-    slots.clear();
-    for (const [name, n] of limits) slots.set(name, n);
   }
 
   // ---- idle ------------------------------------------------------------------------
@@ -309,8 +325,10 @@ export class Scheduler {
     for (const dag of this.dags.values()) {
       if (dag.serialized.schedule !== null && !dag.isPaused && (this.nextCheckAt.get(dag.dagId) ?? 0) <= now) return false;
     }
+    const dags = new Map<string, DagRow | undefined>();
     for (const run of await this.store.listRuns({ states: ['queued', 'running'] })) {
-      const dag = await this.store.getDag(run.dagId);
+      if (!dags.has(run.dagId)) dags.set(run.dagId, await this.store.getDag(run.dagId));
+      const dag = dags.get(run.dagId);
       if (!dag || (dag.isPaused && run.state === 'queued')) continue;
       return false;
     }

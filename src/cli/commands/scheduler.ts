@@ -26,6 +26,8 @@ export function registerSchedulerCommand(program: Command, run: (action: () => P
           exitWhenIdle: opts.exitWhenIdle,
           drainMs: duration('--drain', opts.drain, true),
           takeoverAfterMs: duration('--takeover-after', opts.takeoverAfter, false),
+          // A database that stopped answering must not keep a failed scheduler alive.
+          onFatal: () => setTimeout(() => process.exit(1), 30_000).unref(),
         });
         // First SIGTERM/SIGINT: clean shutdown with drain. Second: skip the drain.
         let signals = 0;
