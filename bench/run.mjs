@@ -11,6 +11,10 @@
  *   node bench/run.mjs --smoke    the smallest run of every case (the harness test)
  *   node bench/run.mjs --only executor-modes --cpu-prof   profiles in bench/results/tmp/
  *
+ * For every target the run misses, the workload behind it runs once more under V8's CPU
+ * profiler and the report shows where the time went (on by default in the full run;
+ * --profile / --no-profile to choose).
+ *
  * It imports kiln from dist/: `npm run bench` builds first.
  */
 import { spawn } from 'node:child_process';
@@ -21,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { describeMachine } from './lib/machine.mjs';
 import { renderReport } from './lib/render.mjs';
+import { jobsForMissedTargets, runProfileJob } from './lib/profile-jobs.mjs';
 import { evaluateTargets } from './lib/targets.mjs';
 
 const BENCH = fileURLToPath(new URL('.', import.meta.url));
@@ -35,6 +40,8 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     name: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
+    profile: { type: 'boolean' },
+    'no-profile': { type: 'boolean', default: false },
     options: { type: 'string' },
   },
 });
@@ -88,6 +95,21 @@ const doc = {
   cases,
 };
 doc.targets = evaluateTargets(doc);
+const profile = !args['no-profile'] && (args.profile ?? scale === 'full');
+doc.profiles = [];
+if (profile) {
+  const jobs = jobsForMissedTargets(doc.targets, scratch);
+  for (const job of jobs) {
+    console.log(`\n== profile: ${job.label} (explains: ${job.targets.join('; ')})`);
+    try {
+      doc.profiles.push(await runProfileJob(job, { tmpDir: scratch, outDir: scratch, name }));
+    } catch (err) {
+      doc.profiles.push({ ...job, error: err.message });
+      console.error(`profile failed: ${err.message}`);
+    }
+  }
+  doc.durationSec = (Date.now() - startedAt) / 1000;
+}
 const jsonFile = join(outDir, `${name}.json`);
 writeFileSync(jsonFile, JSON.stringify(doc, null, 2) + '\n');
 const chartDir = join(outDir, name);

@@ -5,7 +5,8 @@
  * spawned one at a time (start-up time) and several at once (spawns per second).
  * Every kiln figure in the report is also shown as a fraction of these.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { cpus } from 'node:os';
 import { Piscina } from 'piscina';
 import Tinypool from 'tinypool';
@@ -44,8 +45,15 @@ export async function run({ scale, log }) {
       spawn: { run: async () => ({ startMs: await spawnSequential(spawnsSeq), spawnsPerSec: await spawnParallel(spawnsPar, SPAWN_CONCURRENCY) }) },
     }, { onRound: (r) => log(`limits: round ${r + 1}/${reps} done`) });
 
+    log('limits: kiln executor alone (bench/executor-roundtrip.mjs)');
+    const executorAlone = await executorRoundtrip(pick(scale, {
+      smoke: ['--rounds', '1', '--latency', '100', '--throughput', '1000', '--spawn', '2'],
+      quick: ['--rounds', '2', '--latency', '400', '--throughput', '4000', '--spawn', '3'],
+      full: ['--rounds', '5', '--latency', '2000', '--throughput', '20000', '--spawn', '10'],
+    }));
     return {
       params: { tasks, roundTrips, reps, spawnsSeq, spawnsPar, poolSize: POOL_SIZE, spawnConcurrency: SPAWN_CONCURRENCY },
+      executorAlone,
       piscina: { tasksPerSec: summary(out.piscina.map((r) => r.tasksPerSec)), roundTripMs: summary(out.piscina.map((r) => r.roundTripMs)) },
       tinypool: { tasksPerSec: summary(out.tinypool.map((r) => r.tasksPerSec)), roundTripMs: summary(out.tinypool.map((r) => r.roundTripMs)) },
       spawn: { startMs: summary(out.spawn.map((r) => r.startMs)), spawnsPerSec: summary(out.spawn.map((r) => r.spawnsPerSec)) },
@@ -54,6 +62,25 @@ export async function run({ scale, log }) {
     await piscina.destroy();
     await tinypool.destroy();
   }
+}
+
+/**
+ * kiln's executor with no run engine and no database: the executor engineer's own
+ * benchmark (bench/executor-roundtrip.mjs, interleaved inside itself), run as it is.
+ */
+function executorRoundtrip(args) {
+  const script = fileURLToPath(new URL('../executor-roundtrip.mjs', import.meta.url));
+  return new Promise((resolve) => {
+    execFile(process.execPath, [script, '--json', ...args], { maxBuffer: 10 * 1024 * 1024, timeout: 300_000 }, (err, stdout) => {
+      if (err) return resolve({ error: err.message.split('\n')[0], args });
+      try {
+        const doc = JSON.parse(stdout);
+        resolve({ args, rows: doc.rows, settings: doc.settings });
+      } catch (parseErr) {
+        resolve({ error: `unreadable output: ${parseErr.message}`, args });
+      }
+    });
+  });
 }
 
 async function throughput(pool, n) {
@@ -118,7 +145,14 @@ export function render(r) {
       ['tinypool child_process noop', fmtSummary(r.tinypool.tasksPerSec, 'tasks/s'), fmtSummary(r.tinypool.roundTripMs, 'ms')],
       ['spawn `node -e 0`', fmtSummary(r.spawn.spawnsPerSec, 'spawns/s'), fmtSummary(r.spawn.startMs, 'ms')],
     ]),
-  ].join('\n');
+  ];
+  const alone = r.executorAlone;
+  if (alone?.rows) {
+    md.push('', `kiln's executor alone, no run engine and no database (\`bench/executor-roundtrip.mjs\` of the executor's author, run as it is with \`${alone.args.join(' ')}\`; its own interleaving and in-flight counts: raw pools 4 x cores, kiln 2 x cores):`, '');
+    md.push(table(['system', 'in flight', 'round trip median / p99', 'throughput'], alone.rows.map((row) => [row.system, row.inFlight, `${fmt(row.medianMs)} / ${fmt(row.p99Ms)} ms`, `${fmt(row.tasksPerSec)} tasks/s`])));
+  } else if (alone?.error) {
+    md.push('', `kiln's executor alone: bench/executor-roundtrip.mjs failed (${alone.error}).`);
+  }
   const charts = [{
     name: 'limits-throughput',
     alt: 'Raw noop throughput of piscina, tinypool and node spawn',
@@ -131,5 +165,5 @@ export function render(r) {
       ],
     }),
   }];
-  return { markdown: md, charts };
+  return { markdown: md.join('\n'), charts };
 }

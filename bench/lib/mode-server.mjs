@@ -6,6 +6,8 @@
  *
  * Requests: { id, cmd: 'open' | 'load' | 'run' | 'dagTest' | 'close', ... }; replies { id, ok, value | error }.
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { openBenchContext } from './kiln.mjs';
 import { startRssSampler } from './rss.mjs';
 
@@ -41,6 +43,28 @@ const handlers = {
       overheadMs: samples.map((s) => s.latencyMs - s.workMs),
       workMs: samples.map((s) => s.workMs),
     };
+  },
+  /**
+   * Runs `reps` x `runs` concurrent runs under V8's CPU profiler (this process's main
+   * thread: run engine, store, supervisor; in thread mode the workers are other threads)
+   * and writes the .cpuprofile to `out`.
+   */
+  async profile({ file, runs, reps, out }) {
+    const found = await bench.loadDag(file);
+    await bench.runConcurrent(found, runs); // warm
+    const session = new Session();
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.setSamplingInterval', { interval: 100 });
+    await session.post('Profiler.start');
+    let tis = 0;
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) tis += (await bench.runConcurrent(found, runs)).tis;
+    const wallMs = performance.now() - t0;
+    const { profile } = await session.post('Profiler.stop');
+    session.disconnect();
+    writeFileSync(out, JSON.stringify(profile));
+    return { out, wallMs, tis };
   },
   async dagTest({ file }) {
     return bench.dagTest(file);

@@ -55,6 +55,38 @@ export async function renderReport(doc, { chartDir }) {
       out.push('');
     }
   }
+  if (doc.profiles?.length > 0) out.push(renderProfiles(doc.profiles));
   return { markdown: out.join('\n'), charts };
 }
 
+
+function renderProfiles(profiles) {
+  const out = ['## Profiles of the missed targets', ''];
+  out.push('Each workload below ran again in a warm mode server under V8\'s CPU profiler (100 us sampling) on the main thread, where kiln\'s run engine, store (SQLite) and supervisor run; pool workers and spawned processes are other threads or processes and appear here only as idle time while the main thread waits for them. The .cpuprofile files are in the run\'s tmp/ folder (open them in Chrome DevTools or speedscope for a flame graph).');
+  out.push('');
+  for (const p of profiles) {
+    out.push(`### ${p.label}`);
+    out.push('');
+    out.push(`Explains: ${p.targets.join('; ')}.`);
+    out.push('');
+    if (p.error) {
+      out.push(`Profiling failed: ${p.error}`);
+      out.push('');
+      continue;
+    }
+    const busy = p.areas.filter((a) => a.area !== '(idle)').reduce((s, a) => s + a.selfMs, 0);
+    out.push(`${fmt(p.tis)} task instances in ${fmt(p.wallMs)} ms under the profiler (${fmt(p.tis / (p.wallMs / 1000))} TI/s); main thread busy ${fmt((busy / p.totalMs) * 100)}% of the profiled time.`);
+    out.push('');
+    out.push(table(['area (self time)', 'ms', '% of busy'], p.areas.filter((a) => a.area !== '(idle)').slice(0, 10).map((a) => [a.area, fmt(a.selfMs), `${fmt((a.selfMs / busy) * 100)}%`])));
+    out.push('');
+    out.push(table(['hottest functions (self time)', 'ms', '% of busy', 'area', 'where'], p.top.filter((f) => f.area !== '(idle)').slice(0, 12).map((f) => [`\`${f.name}\``, fmt(f.selfMs), `${fmt((f.selfMs / busy) * 100)}%`, f.area, f.where ? `\`${f.where}\`` : ''])));
+    out.push('');
+    out.push('Native frames (empty "where") are C++ called from JavaScript: `run` is better-sqlite3 executing a statement, `postMessage` the structured clone of a message to a worker or child.');
+    out.push('');
+    if (p.inclusive?.length) {
+      out.push(table(['kiln functions (inclusive time: with everything they call)', 'ms', '% of busy', 'where'], p.inclusive.slice(0, 12).map((f) => [`\`${f.name}\``, fmt(f.totalMs), `${fmt((f.totalMs / busy) * 100)}%`, `\`${f.where}\``])));
+      out.push('');
+    }
+  }
+  return out.join('\n');
+}

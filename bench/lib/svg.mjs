@@ -38,7 +38,7 @@ export function barChart({ title, unit = '', bars, log = false, target = null, w
   const minV = values.length ? Math.min(...values) : 1;
   let x;
   if (log) {
-    const lo = Math.pow(10, Math.floor(Math.log10(Math.min(minV, 1))));
+    const lo = Math.pow(10, Math.floor(Math.log10(minV)));
     const hi = Math.pow(10, Math.ceil(Math.log10(maxV * 1.01)));
     x = (v) => (v <= 0 ? 0 : (Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo)) * plotWidth);
     x.ticks = [];

@@ -2,7 +2,7 @@
  * The targets of issue 5, evaluated from one run's results, and the headline figures the
  * README quotes. A target whose case did not run is reported as not measured.
  */
-import { fmt, fmtBytes, fmtPercent, target } from './report.mjs';
+import { fmt, fmtBytes, target } from './report.mjs';
 
 const result = (doc, id) => doc.cases[id]?.result ?? null;
 
@@ -18,7 +18,10 @@ export function evaluateTargets(doc) {
   out.push(target('12-task example DAG, one run after warm-up, thread <= 15 ms wall', one?.modes.thread?.wallMs.median, 15, 'lower', 'ms'));
   out.push(target('12-task example DAG, one run: thread >= 50x faster than spawn', one?.speedupOverSpawn?.thread, 50, 'higher', 'x'));
   const dt = result(doc, 'dags-test');
-  out.push(target('dags test per-task overhead <= 0.3 ms (100-task noop DAG, context built once)', dt?.headline?.perTaskMs, 0.3, 'lower', 'ms'));
+  // Per-task overhead: the 100-task chain on a context built once (one task after another,
+  // as Airflow's dag.test() runs them), per executor.
+  out.push(target('dags test per-task overhead <= 0.3 ms (100-task noop chain, context built once), thread', dt?.byExecutor?.thread?.warmChainMsPerTask.median, 0.3, 'lower', 'ms'));
+  out.push(target('dags test per-task overhead <= 0.3 ms (100-task noop chain, context built once), process (the default executor)', dt?.byExecutor?.process?.warmChainMsPerTask.median, 0.3, 'lower', 'ms'));
   const mem = result(doc, 'scheduler-memory');
   out.push(target('scheduler allocation per loop at 20,000 TIs within 1.2x of 2,000', mem?.kiln?.growth, 1.2, 'lower', 'x'));
   const bull = result(doc, 'bullmq');
@@ -41,18 +44,22 @@ export function headlineRows(doc) {
     }
   }
   if (limits) {
+    for (const row of limits.executorAlone?.rows ?? []) {
+      if (row.system === 'kiln-thread' || row.system === 'kiln-process') rows.push([`kiln executor alone (no engine, no DB), ${row.system.slice(5)}, ${row.inFlight} in flight`, `${fmt(row.tasksPerSec)} tasks/s, round trip ${fmt(row.medianMs)} ms`]);
+    }
     rows.push(['limit: piscina noop', `${fmt(limits.piscina.tasksPerSec.median)} tasks/s`]);
     rows.push(['limit: tinypool child_process noop', `${fmt(limits.tinypool.tasksPerSec.median)} tasks/s`]);
     rows.push(['limit: `node -e 0`', `${fmt(limits.spawn.startMs.median)} ms, ${fmt(limits.spawn.spawnsPerSec.median)} spawns/s in parallel`]);
   }
   const dt = result(doc, 'dags-test');
-  if (dt?.headline) rows.push(['dags test, 100-task noop DAG: per task, context once / per task', `${fmt(dt.headline.perTaskMs)} ms / ${fmt(dt.headline.perTaskUncachedMs)} ms (${fmt(dt.headline.ratio)}x)`]);
+  for (const [executor, e] of Object.entries(dt?.byExecutor ?? {})) {
+    rows.push([`dags test, 100-task noop DAG, ${executor}: ms per task, warm context (chain) / context once per run / context per task`, `${fmt(e.warmChainMsPerTask.median)} / ${fmt(e.cliMsPerTask.median)} / ${fmt(e.perTaskMsPerTask.median)} ms`]);
+  }
   const mem = result(doc, 'scheduler-memory');
   if (mem?.kiln) rows.push(['scheduler loop allocation, 2,000 / 20,000 TIs: kiln vs naive', `kiln ${fmtBytes(mem.kiln.small)} / ${fmtBytes(mem.kiln.large)}; naive ${fmtBytes(mem.naive.small)} / ${fmtBytes(mem.naive.large)}`]);
   const prep = result(doc, 'prepared');
   for (const r of prep?.headline ?? []) rows.push([r.label, r.value]);
   const bull = result(doc, 'bullmq');
   if (bull?.ratios) rows.push([`${fmt(bull.params.jobs)} noop jobs: kiln thread / process vs BullMQ worker threads`, `${fmt(bull.ratios.threadOverBullmq)}x / ${fmt(bull.ratios.processOverBullmq)}x`]);
-  void fmtPercent;
   return rows;
 }

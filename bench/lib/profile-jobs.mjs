@@ -1,0 +1,51 @@
+/**
+ * CPU profiles for the targets a run missed: the same workload again, in a mode server,
+ * under V8's CPU profiler (the main thread, where kiln's run engine, store and supervisor
+ * run), summarized as the hottest functions and the time per area.
+ */
+import { join } from 'node:path';
+import { EXAMPLE_DAG, writeDag } from './dags.mjs';
+import { summarizeProfile } from './cpu-profile.mjs';
+import { startModeServer } from './mode-client.mjs';
+
+/** Which workload explains which target (by the target's name prefix). */
+export function jobsForMissedTargets(targets, tmpDir) {
+  const files = {
+    example: () => EXAMPLE_DAG,
+    wide40: () => writeDag(tmpDir, { dagId: 'bench_wide40_noop', shape: 'wide', tasks: 40, work: 'noop' }),
+    chain100: () => writeDag(tmpDir, { dagId: 'bench_chain100_noop', shape: 'chain', tasks: 100, work: 'noop' }),
+    flat40: () => writeDag(tmpDir, { dagId: 'bench_flat40_noop', shape: 'flat', tasks: 40, work: 'noop', maxActiveTasks: 40 }),
+  };
+  const jobs = new Map();
+  const add = (key, job) => {
+    const existing = jobs.get(key);
+    if (existing) existing.targets.push(job.targets[0]);
+    else jobs.set(key, job);
+  };
+  for (const t of targets) {
+    if (t.met !== false) continue;
+    const n = t.name;
+    if (n.startsWith('40 runs x 40 noop tasks end to end, thread') || n.startsWith('40x40 noop: thread')) add('thread-40x40', { mode: 'thread', dag: 'wide40', runs: 40, reps: 10, label: 'thread, 40 runs x 40 noop tasks', targets: [n] });
+    else if (n.startsWith('40 runs x 40 noop tasks end to end, process') || n.startsWith('40x40 noop: process')) add('process-40x40', { mode: 'process', dag: 'wide40', runs: 40, reps: 10, label: 'process, 40 runs x 40 noop tasks', targets: [n] });
+    else if (n.startsWith('12-task example DAG')) add('thread-12x1', { mode: 'thread', dag: 'example', runs: 1, reps: 200, label: 'thread, the 12-task example DAG, one run at a time', targets: [n] });
+    else if (n.startsWith('dags test')) {
+      const mode = n.includes('process') ? 'process' : 'thread';
+      add(`${mode}-chain100`, { mode, dag: 'chain100', runs: 1, reps: 20, label: `${mode}, 100-task noop chain, one task at a time (dags test per-task overhead)`, targets: [n] });
+    }
+    else if (n.startsWith('kiln thread >= 2x BullMQ')) add('thread-flat40x40', { mode: 'thread', dag: 'flat40', runs: 40, reps: 10, label: 'thread, 40 runs x 40 independent noop tasks (the BullMQ workload)', targets: [n] });
+  }
+  return [...jobs.values()].map((j) => ({ ...j, file: files[j.dag]() }));
+}
+
+export async function runProfileJob(job, { tmpDir, outDir, name }) {
+  const server = startModeServer(`profile-${job.mode}`);
+  try {
+    await server.call('open', { home: join(tmpDir, `profile-${job.mode}-${job.dag}`), config: { executor: job.mode } });
+    const out = join(outDir, `${name}-${job.mode}-${job.dag}.cpuprofile`);
+    const r = await server.call('profile', { file: job.file, runs: job.runs, reps: job.reps, out });
+    const summary = summarizeProfile(out);
+    return { ...job, profileFile: out, wallMs: r.wallMs, tis: r.tis, totalMs: summary.totalMs, areas: summary.areas, top: summary.functions.slice(0, 15), inclusive: summary.inclusive.filter((f) => f.area.startsWith('kiln')).slice(0, 15) };
+  } finally {
+    await server.close();
+  }
+}
