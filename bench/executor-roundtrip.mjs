@@ -17,7 +17,7 @@
  * kiln gets `parallelism` = 2 x cores in flight, refilled from the 'finished' event, which is
  * how the scheduler drives it (kiln has no queue: submit() respects freeSlots()).
  * The kiln tasks run the whole runner path: DAG module lookup, TaskContext, stdout capture,
- * serializability check, usage figures; per-try log files are off (logFile null).
+ * serializability check, usage figures, stdout/stderr capture into the try's log file.
  *
  * Needs `npm run build` first (kiln's runners start from dist/).
  */
@@ -69,7 +69,9 @@ const workFor = (isolation) => ({
   timeoutMs: null,
   heartbeatTimeoutMs: null,
   env: [],
-  logFile: null,
+  // A per-try log file, as the scheduler always gives one: stdout capture is armed; a noop
+  // prints nothing, so no file is written.
+  logFile: join(dir, 'logs', `${seq}.log`),
 });
 
 function kiln(isolation, parallelism) {
