@@ -30,7 +30,7 @@ export async function run({ scale, log, tmpDir }) {
   const executors = scale === 'smoke' ? ['thread'] : ['thread', 'process'];
   const reps = pick(scale, { smoke: 1, quick: 3, full: 7 });
   const perTaskReps = pick(scale, { smoke: 1, quick: 1, full: 2 });
-  const perTaskTasks = pick(scale, { smoke: 3, quick: 5, full: TASKS });
+  const perTaskTasks = pick(scale, { smoke: 3, quick: 5, full: 25 });
   const cliReps = pick(scale, { smoke: 1, quick: 2, full: reps });
   const chain = writeDag(tmpDir, { dagId: 'bench_chain100_noop', shape: 'chain', tasks: TASKS, work: 'noop' });
   const flat = writeDag(tmpDir, { dagId: 'bench_flat100_noop', shape: 'flat', tasks: TASKS, work: 'noop', maxActiveTasks: TASKS });
