@@ -5,6 +5,7 @@
  * Each parsed DAG is stored as a new serialized version; import errors are recorded and
  * cleared once the file imports again or is gone.
  */
+import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { contentVersion } from '../dag/serialize.js';
 import { DagImportError } from '../errors.js';
@@ -28,6 +29,7 @@ interface SeenFile {
 export class DagFolderSync implements DagSource {
   private readonly seen = new Map<string, SeenFile>();
   private first = true;
+  private missingFolderReported = false;
 
   constructor(
     private readonly store: Store,
@@ -35,6 +37,13 @@ export class DagFolderSync implements DagSource {
   ) {}
 
   async refresh(): Promise<void> {
+    if (!existsSync(this.options.dagsFolder)) {
+      // A wrong path must not read as "every DAG file was deleted".
+      if (!this.missingFolderReported) this.options.log?.(`the DAG folder ${this.options.dagsFolder} does not exist; DAGs already in the database are kept`);
+      this.missingFolderReported = true;
+      return;
+    }
+    this.missingFolderReported = false;
     const files = discoverDagFiles(this.options.dagsFolder);
     const present = new Set(files);
     const changed: Array<{ file: string; mtimeMs: number; size: number }> = [];
