@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO, runKiln, scratchProject } from '../helpers/cli.js';
-import { FIXTURES, withStore } from '../fixtures/scheduler/harness.js';
+import { FIXTURES, readRecords, withStore } from '../fixtures/scheduler/harness.js';
 
 const EXAMPLES = join(REPO, 'examples/dags');
 
@@ -37,6 +37,35 @@ describe('kiln scheduler', () => {
         expect((await store.listRuns({ states: ['queued', 'running'] })).length).toBe(0);
       });
     });
+  });
+
+  it('keeps maxActiveRuns per DAG (runs beyond it wait, queued) and maxActiveTasks per run', async () => {
+    const cwd = scratchProject('kiln-sched-');
+    const sideFile = join(cwd, 'executions.jsonl');
+    const env = { KILN_DAGS_FOLDER: join(FIXTURES, 'limits'), KILN_PARALLELISM: '8', KILN_SCHEDULER_INTERVAL: '100ms' };
+    const trigger = await runKiln(['dags', 'trigger', 'limited', '--count', '6', '--params', JSON.stringify({ sideFile })], { cwd, env });
+    expect(trigger.code, trigger.stderr).toBe(0);
+    const res = await runKiln(['scheduler', '--exit-when-idle', '--executor', 'thread'], { cwd, env });
+    expect(res.code, res.stderr).toBe(0);
+    // Replay the side file: how many runs, and how many tasks of one run, were active at once.
+    const events = readRecords<{ run: string; task: string; event: 'start' | 'end' }>(sideFile);
+    expect(events).toHaveLength(6 * 3 * 2);
+    const perRun = new Map<string, number>();
+    const left = new Map<string, number>();
+    let peakRuns = 0;
+    let peakTasksInRun = 0;
+    for (const e of events) {
+      const n = (perRun.get(e.run) ?? 0) + (e.event === 'start' ? 1 : -1);
+      perRun.set(e.run, n);
+      peakTasksInRun = Math.max(peakTasksInRun, n);
+      // A run is active from its first task's start to its last task's end.
+      if (e.event === 'start' && !left.has(e.run)) left.set(e.run, 3);
+      if (e.event === 'end') left.set(e.run, left.get(e.run)! - 1);
+      peakRuns = Math.max(peakRuns, [...left.values()].filter((x) => x > 0).length);
+    }
+    expect(peakTasksInRun).toBe(1);
+    expect(peakRuns).toBe(2);
+    expect(res.stderr).toMatch(/waits: DAG limited has maxActiveRuns \(2\) runs running/);
   });
 
   it('creates scheduled runs for the ended intervals since startDate: all with catchup, the latest without', async () => {
