@@ -74,6 +74,8 @@ export class Scheduler {
   private nextParseAt = 0;
   private readonly versions = new Map<string, SerializedDag>();
   private readonly referencedPools = new Set<string>();
+  /** Referenced pools missing from the table, reported once each. */
+  private readonly missingPools = new Set<string>();
   /** Runs we hold but cannot start now, with why (logged once each). */
   private readonly waiting = new Map<string, string>();
 
@@ -155,6 +157,11 @@ export class Scheduler {
     const slots = this.options.poolSlots;
     slots.clear();
     for (const [name, n] of poolLimits(pools, [...running, ...queued], this.options.schedulerId, this.referencedPools)) slots.set(name, n);
+    for (const name of this.referencedPools) {
+      if (pools.some((p) => p.name === name) || this.missingPools.has(name)) continue;
+      this.missingPools.add(name);
+      this.log('warn', `tasks name the pool '${name}', which does not exist: they wait until \`kiln pools set ${name} <slots>\``);
+    }
     this.engine.sweepOrphans();
     this.engine.poke();
   }
