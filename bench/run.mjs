@@ -73,9 +73,17 @@ for (const id of only.filter((c) => !skip.has(c))) {
   const loadBefore = loadavg();
   const t0 = performance.now();
   console.log(`\n== ${id}: ${mod.title}`);
-  const code = await runChild([...flags, join(BENCH, 'lib/case-child.mjs'), id, scale, resultFile, args.options ?? '{}']);
+  // A case that dies is run once more (a shared machine: another user's rebuild of dist/ or
+  // an OOM kill); the report says so.
+  let code = await runChild([...flags, join(BENCH, 'lib/case-child.mjs'), id, scale, resultFile, args.options ?? '{}']);
+  let firstError = null;
+  if (code !== 0 || !existsSync(resultFile)) {
+    firstError = `the case process exited with code ${code}`;
+    console.log(`== ${id}: ${firstError}; running it once more`);
+    code = await runChild([...flags, join(BENCH, 'lib/case-child.mjs'), id, scale, resultFile, args.options ?? '{}']);
+  }
   const durationSec = (performance.now() - t0) / 1000;
-  const entry = { title: mod.title, durationSec, loadAverageBefore: loadBefore, loadAverageAfter: loadavg(), nodeFlags: flags };
+  const entry = { title: mod.title, durationSec, loadAverageBefore: loadBefore, loadAverageAfter: loadavg(), nodeFlags: flags, ...(firstError ? { retriedAfter: firstError } : {}) };
   if (code === 0 && existsSync(resultFile)) entry.result = JSON.parse(readFileSync(resultFile, 'utf8'));
   else entry.error = `the case process exited with code ${code}`;
   cases[id] = entry;

@@ -1,5 +1,6 @@
 /** The case side of mode-server.mjs: fork a server, call it, close it. */
 import { fork } from 'node:child_process';
+import { startRssSampler } from './rss.mjs';
 
 const SERVER = new URL('./mode-server.mjs', import.meta.url);
 
@@ -30,6 +31,16 @@ export function startModeServer(name, { execArgv = [] } = {}) {
         pending.set(id, { resolve, reject });
         child.send({ id, cmd, ...args });
       });
+    },
+    /** 'run' with the server's process tree sampled for peak RSS from here. */
+    async run(args) {
+      const rss = startRssSampler(child.pid);
+      try {
+        const value = await this.call('run', args);
+        return { ...value, peakRssBytes: rss.stop() };
+      } finally {
+        rss.stop();
+      }
     },
     async close() {
       if (exitError) return;

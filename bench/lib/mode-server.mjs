@@ -4,12 +4,12 @@
  * and sends them the same scenario in turn (A B C A B C ...): each mode stays warm between
  * rounds, and the peak RSS a server reports is its own process tree only.
  *
- * Requests: { id, cmd: 'open' | 'load' | 'run' | 'dagTest' | 'close', ... }; replies { id, ok, value | error }.
+ * Requests: { id, cmd: 'open' | 'load' | 'run' | 'profile' | 'dagTest' | 'close', ... };
+ * replies { id, ok, value | error }. The client samples this process tree's RSS during 'run'.
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { openBenchContext } from './kiln.mjs';
-import { startRssSampler } from './rss.mjs';
 
 let bench = null;
 
@@ -26,18 +26,15 @@ const handlers = {
   async run({ file, runs }) {
     const found = await bench.loadDag(file);
     bench.probe.take();
-    const rss = startRssSampler();
     const cpu0 = process.cpuUsage();
     const { wallMs, tis, isolations } = await bench.runConcurrent(found, runs);
     const cpu = process.cpuUsage(cpu0);
-    const peakRssBytes = rss.stop();
     const samples = bench.probe.take();
     return {
       wallMs,
       tis,
       isolations,
       tiPerSec: tis / (wallMs / 1000),
-      peakRssBytes,
       // CPU of this process (scheduler, SQLite, and in thread mode the worker threads too).
       cpuMs: (cpu.user + cpu.system) / 1000,
       overheadMs: samples.map((s) => s.latencyMs - s.workMs),

@@ -8,7 +8,7 @@ export async function renderReport(doc, { chartDir }) {
   const out = [];
   out.push(`# kiln benchmarks: ${doc.name}`);
   out.push('');
-  out.push(`Reproduce: \`npm run build && ${doc.command === 'npm run bench' ? 'npm run bench' : doc.command}\` (the bench script builds first). Scale: **${doc.scale}**. Started ${doc.startedAt}, took ${fmt(doc.durationSec)} s.`);
+  out.push(`Reproduce: \`${doc.command}\` (it builds kiln first; needs Redis at 127.0.0.1:6379 for the BullMQ case and PostgreSQL at 127.0.0.1:5432 for case 4). Scale: **${doc.scale}**. Started ${doc.startedAt}, took ${fmt(doc.durationSec)} s.`);
   out.push('');
   out.push(table(['machine', ''], [
     ['CPU', m.cpuModel],
@@ -37,7 +37,7 @@ export async function renderReport(doc, { chartDir }) {
   for (const [id, entry] of Object.entries(doc.cases)) {
     out.push(`## ${entry.title}`);
     out.push('');
-    out.push(`_case \`${id}\`, ${fmt(entry.durationSec)} s, load average before ${entry.loadAverageBefore.map((l) => l.toFixed(2)).join(' / ')}${entry.nodeFlags.length ? `, node flags \`${entry.nodeFlags.join(' ')}\`` : ''}_`);
+    out.push(`_case \`${id}\`, ${fmt(entry.durationSec)} s, load average before ${entry.loadAverageBefore.map((l) => l.toFixed(2)).join(' / ')}${entry.nodeFlags.length ? `, node flags \`${entry.nodeFlags.join(' ')}\`` : ''}${entry.retriedAfter ? `; run a second time after the first attempt failed (${entry.retriedAfter})` : ''}_`);
     out.push('');
     if (entry.error) {
       out.push(`**This case failed: ${entry.error}.** See the run's console output.`);

@@ -1,9 +1,12 @@
 /**
- * Peak resident memory of this process and all its descendants (worker threads count in
- * this process; pool children and spawned tasks in theirs), sampled from /proc while a
- * measurement runs. Off Linux it falls back to this process alone.
+ * Peak resident memory of a process and all its descendants (worker threads count in the
+ * process; pool children and spawned tasks in theirs), sampled from /proc while a
+ * measurement runs. The sampler runs in the case process, not in the measured one: reading
+ * /proc costs CPU, and the measured process's main thread is what a benchmark saturates.
+ * Children are read from each process's main thread (/proc/<pid>/task/<pid>/children):
+ * kiln forks pool workers and spawns tasks from its main thread. Off Linux: 0 for others.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 
 const PAGE_BYTES = 4096;
 
@@ -18,24 +21,16 @@ function rssBytes(pid) {
 }
 
 function children(pid) {
-  const out = [];
-  let tasks;
   try {
-    tasks = readdirSync(`/proc/${pid}/task`);
+    const list = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    return list ? list.split(' ').map(Number) : [];
   } catch {
-    return out;
+    return [];
   }
-  for (const tid of tasks) {
-    try {
-      const list = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
-      if (list) for (const c of list.split(' ')) out.push(Number(c));
-    } catch {}
-  }
-  return out;
 }
 
 export function treeRssBytes(root = process.pid) {
-  if (process.platform !== 'linux') return process.memoryUsage.rss();
+  if (process.platform !== 'linux') return root === process.pid ? process.memoryUsage.rss() : 0;
   let total = 0;
   const stack = [root];
   while (stack.length > 0) {
@@ -46,17 +41,17 @@ export function treeRssBytes(root = process.pid) {
   return total;
 }
 
-/** Samples every `intervalMs` until stop(); stop() returns the peak (bytes). */
-export function startRssSampler(intervalMs = 25) {
-  let peak = treeRssBytes();
+/** Samples `root`'s tree every `intervalMs` until stop(); stop() returns the peak (bytes). */
+export function startRssSampler(root = process.pid, intervalMs = 50) {
+  let peak = treeRssBytes(root);
   const timer = setInterval(() => {
-    peak = Math.max(peak, treeRssBytes());
+    peak = Math.max(peak, treeRssBytes(root));
   }, intervalMs);
   timer.unref();
   return {
     stop() {
       clearInterval(timer);
-      peak = Math.max(peak, treeRssBytes());
+      peak = Math.max(peak, treeRssBytes(root));
       return peak;
     },
   };
