@@ -28,10 +28,10 @@ const TASKS = 100;
 
 export async function run({ scale, log, tmpDir }) {
   const executors = scale === 'smoke' ? ['thread'] : ['thread', 'process'];
-  const reps = pick(scale, { smoke: 1, quick: 3, full: 7 });
+  const reps = pick(scale, { smoke: 1, quick: 2, full: 7 });
   const perTaskReps = pick(scale, { smoke: 1, quick: 1, full: 2 });
-  const perTaskTasks = pick(scale, { smoke: 3, quick: 5, full: 25 });
-  const cliReps = pick(scale, { smoke: 1, quick: 2, full: reps });
+  const perTaskTasks = pick(scale, { smoke: 3, quick: 3, full: 25 });
+  const cliReps = pick(scale, { smoke: 1, quick: 1, full: reps });
   const chain = writeDag(tmpDir, { dagId: 'bench_chain100_noop', shape: 'chain', tasks: TASKS, work: 'noop' });
   const flat = writeDag(tmpDir, { dagId: 'bench_flat100_noop', shape: 'flat', tasks: TASKS, work: 'noop', maxActiveTasks: TASKS });
 
@@ -48,7 +48,7 @@ export async function run({ scale, log, tmpDir }) {
       await warm.runConcurrent(chainFound, 1);
       await warm.runConcurrent(flatFound, 1);
       await runDagTest(cliConfig, chain, { cwd: tmpDir });
-      await runWithContextPerTask(perTaskConfig, perTaskFound, { maxTasks: 2 });
+      await runWithContextPerTask(perTaskConfig, perTaskFound, { maxTasks: 1 });
 
       const latencies = [];
       const out = await interleave(reps, {

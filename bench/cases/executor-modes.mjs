@@ -30,17 +30,17 @@ function scenarios(scale) {
   const all = [];
   for (const work of ['noop', 'cpu5']) {
     for (const [dag, runs] of [['12', 1], ['12', 3], ['12', 40], ['40', 40]]) {
-      const pooled = pick(scale, { smoke: runs, quick: work === 'cpu5' && runs === 40 ? 10 : runs, full: runs });
+      const pooled = pick(scale, { smoke: runs, quick: work === 'cpu5' && runs === 40 ? 6 : runs, full: runs });
       const spawn = pick(scale, {
         smoke: runs,
-        quick: runs === 1 ? 1 : dag === '40' ? 1 : Math.min(runs, 3),
+        quick: runs === 1 ? 1 : dag === '40' ? 1 : 2,
         full: work === 'noop' ? runs : dag === '40' ? 8 : Math.min(runs, 12),
       });
       all.push({
         id: `${work}-${dag}x${runs}`,
         label: `${dag === '12' ? '12-task example DAG' : '40-task DAG'}, ${runs} run${runs > 1 ? 's' : ''}, ${work === 'noop' ? 'noop' : '~5 ms CPU'} tasks`,
         work, dag, runs,
-        reps: pick(scale, { smoke: 1, quick: runs === 1 ? 5 : work === 'cpu5' ? 2 : 3, full: runs === 1 ? 20 : runs === 3 ? 10 : 5 }),
+        reps: pick(scale, { smoke: 1, quick: runs === 1 ? 5 : work === 'cpu5' ? 1 : 2, full: runs === 1 ? 20 : runs === 3 ? 10 : 5 }),
         spawnReps: pick(scale, { smoke: 1, quick: 1, full: runs <= 3 ? 3 : 1 }),
         runsFor: { thread: pooled, process: pooled, spawn },
       });
@@ -73,7 +73,7 @@ export async function run({ scale, log, tmpDir, options = {} }) {
     for (const mode of modes) {
       for (const s of list) {
         if (mode === 'spawn' && s.runs > 1) continue;
-        const r = await servers[mode].call('run', { file: files[`${s.work}-${s.dag}`], runs: mode === 'spawn' ? 1 : Math.min(s.runs, 8) });
+        const r = await servers[mode].call('run', { file: files[`${s.work}-${s.dag}`], runs: mode === 'spawn' ? 1 : Math.min(s.runs, s.work === 'cpu5' ? 2 : 8) });
         // Measure what the label says: every task instance ran in this mode's isolation.
         if (r.isolations.length !== 1 || r.isolations[0] !== mode) throw new Error(`${mode} executor ran tasks with isolation ${r.isolations.join(', ')}`);
       }
@@ -88,7 +88,7 @@ export async function run({ scale, log, tmpDir, options = {} }) {
         const spawn = mode === 'spawn';
         variants[mode] = {
           reps: spawn ? s.spawnReps : s.reps,
-          run: () => servers[mode].call('run', { file, runs: s.runsFor[mode] }),
+          run: () => servers[mode].run({ file, runs: s.runsFor[mode] }),
         };
       }
       const out = await interleave(s.reps, variants);
@@ -144,7 +144,7 @@ export function render(r, doc) {
       if (!m) continue;
       if (m.sampled) sampledNotes.push(`${s.id} ${mode}: ${m.runs} of ${s.runs} runs`);
       rows.push([
-        s.label, mode, `${m.reps}${m.sampled ? ` (${m.runs} runs, sampled)` : ''}`,
+        s.label, mode, `${m.reps}${m.sampled ? ` (${m.runs} run${m.runs > 1 ? 's' : ''}, sampled)` : ''}`,
         fmtSummary(m.wallMs, 'ms'), fmtSummary(m.tiPerSec), `${fmt(m.overheadMs.median)} / ${fmt(m.overheadMs.p99)}`,
         s.work === 'noop' ? '-' : fmt(m.workMs.median), fmtBytes(m.peakRssBytes.median), fmt(m.cpuMsPerTi),
         mode === 'spawn' ? '1x' : fmtRatio(s.speedupOverSpawn[mode]),

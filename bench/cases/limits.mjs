@@ -25,11 +25,11 @@ export const SPAWN_CONCURRENCY = Math.max(4, cpus().length * 4);
 export const POOL_SIZE = cpus().length;
 
 export async function run({ scale, log }) {
-  const tasks = pick(scale, { smoke: 2_000, quick: 20_000, full: 50_000 });
-  const roundTrips = pick(scale, { smoke: 200, quick: 2_000, full: 5_000 });
-  const reps = pick(scale, { smoke: 1, quick: 3, full: 5 });
+  const tasks = pick(scale, { smoke: 2_000, quick: 10_000, full: 50_000 });
+  const roundTrips = pick(scale, { smoke: 200, quick: 1_000, full: 5_000 });
+  const reps = pick(scale, { smoke: 1, quick: 2, full: 5 });
   const spawnsSeq = pick(scale, { smoke: 3, quick: 10, full: 20 });
-  const spawnsPar = pick(scale, { smoke: 8, quick: 24, full: 64 });
+  const spawnsPar = pick(scale, { smoke: 8, quick: 16, full: 64 });
 
   const piscina = new Piscina({ filename: NOOP, minThreads: POOL_SIZE, maxThreads: POOL_SIZE });
   const tinypool = new Tinypool({ filename: NOOP, runtime: 'child_process', minThreads: POOL_SIZE, maxThreads: POOL_SIZE });
@@ -48,7 +48,7 @@ export async function run({ scale, log }) {
     log('limits: kiln executor alone (bench/executor-roundtrip.mjs)');
     const executorAlone = await executorRoundtrip(pick(scale, {
       smoke: ['--rounds', '1', '--latency', '100', '--throughput', '1000', '--spawn', '2'],
-      quick: ['--rounds', '2', '--latency', '400', '--throughput', '4000', '--spawn', '3'],
+      quick: ['--rounds', '1', '--latency', '200', '--throughput', '3000', '--spawn', '2'],
       full: ['--rounds', '5', '--latency', '2000', '--throughput', '20000', '--spawn', '10'],
     }));
     return {

@@ -112,10 +112,10 @@ function measureFor(dialect, handle) {
 }
 
 export async function run({ scale, log, tmpDir }) {
-  const reps = pick(scale, { smoke: 1, quick: 3, full: 7 });
+  const reps = pick(scale, { smoke: 1, quick: 2, full: 7 });
   const counts = {
-    sqlite: { autocommit: pick(scale, { smoke: 200, quick: 2_000, full: 10_000 }), batched: pick(scale, { smoke: 500, quick: 5_000, full: 30_000 }) },
-    postgres: { autocommit: pick(scale, { smoke: 100, quick: 500, full: 3_000 }), batched: pick(scale, { smoke: 200, quick: 1_000, full: 6_000 }) },
+    sqlite: { autocommit: pick(scale, { smoke: 200, quick: 1_000, full: 10_000 }), batched: pick(scale, { smoke: 500, quick: 3_000, full: 30_000 }) },
+    postgres: { autocommit: pick(scale, { smoke: 100, quick: 300, full: 2_000 }), batched: pick(scale, { smoke: 200, quick: 600, full: 5_000 }) },
   };
   const dialects = [];
   // SQLite: a scratch file with kiln's schema (WAL, synchronous NORMAL, as the store opens it).

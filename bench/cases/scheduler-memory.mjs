@@ -24,8 +24,8 @@ const SCHEDULER = 'bench-scheduler';
 const LOOP_OPTIONS = { schedulerId: SCHEDULER, zombieTimeoutMs: 60_000, queuedTimeoutMs: 600_000 };
 
 export async function run({ scale, log, tmpDir }) {
-  const loops = pick(scale, { smoke: 3, quick: 15, full: 40 });
-  const sampledLoops = pick(scale, { smoke: 2, quick: 10, full: 30 });
+  const loops = pick(scale, { smoke: 3, quick: 6, full: 40 });
+  const sampledLoops = pick(scale, { smoke: 2, quick: 5, full: 30 });
   const sizes = [100, 1000];
   const out = { params: { runs: RUNS, sizes, loops, sampledLoops }, sizes: {} };
   const loop = await kilnLoop();

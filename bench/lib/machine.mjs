@@ -18,6 +18,8 @@ export function describeMachine() {
     loadAverage: loadavg(),
     commit: git(['rev-parse', '--short', 'HEAD']),
     dirty: (git(['status', '--porcelain', '--untracked-files=no']) ?? '').length > 0,
+    // The tree is shared: what was built into dist/ beyond the commit (others' work in progress).
+    uncommitted: (git(['status', '--porcelain', '--untracked-files=all', '--', 'src', 'workers']) ?? '').split('\n').filter(Boolean).map((l) => l.trim()),
     at: new Date().toISOString(),
   };
 }

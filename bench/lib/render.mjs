@@ -18,7 +18,7 @@ export async function renderReport(doc, { chartDir }) {
     ['Node.js', `${m.node} (V8 ${m.v8})`],
     ['load average at start (1/5/15 min)', m.loadAverage.map((l) => l.toFixed(2)).join(' / ')],
     ['load average at end', doc.loadAverageEnd.map((l) => l.toFixed(2)).join(' / ')],
-    ['kiln commit', `${m.commit ?? 'unknown'}${m.dirty ? ' (with uncommitted changes)' : ''}`],
+    ['kiln commit', `${m.commit ?? 'unknown'}${m.uncommitted?.length ? ` plus uncommitted changes in src/ and workers/ (built into dist/ for this run): ${m.uncommitted.map((l) => `\`${l}\``).join(', ')}` : ' (src/ and workers/ as committed)'}`],
   ]));
   out.push('');
   out.push('The machine is shared and noisy: every comparison below is measured side by side, interleaved (A B A B ...), in the same run, and the figures that matter are ratios. Each case runs in a process of its own. Ranges are min-max over repetitions.');
