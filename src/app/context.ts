@@ -27,6 +27,12 @@ export interface OpenContextOptions {
   engine?: Pick<RunEngineOptions, 'onTaskChange' | 'onRunFinished' | 'onRunStale' | 'onError' | 'poolSlots'>;
   /** An already open store to reuse (the benchmark's per-task variant, tests). */
   store?: Store;
+  /**
+   * Keep this context's row in the scheduler table fresh (default true), so a `kiln
+   * scheduler` on the same database sees the runs this context drives as held by a live
+   * owner and never takes them over mid-flight. The scheduler service beats on its own.
+   */
+  heartbeat?: boolean;
 }
 
 export async function openKilnContext(config: KilnConfig, options: OpenContextOptions = {}): Promise<KilnContext> {
@@ -53,6 +59,7 @@ export async function openKilnContext(config: KilnConfig, options: OpenContextOp
     const engine = new RunEngine({ store, executor, schedulerId, logsFolder: config.logsFolder, defaultIsolation: isolation, ...options.engine });
     late.engine = engine;
     await executor.start();
+    const stopHeartbeat = options.heartbeat === false ? () => {} : await beatAsOwner(store, schedulerId, Math.min(config.heartbeatIntervalMs, 5_000));
     const ctx: KilnContext = {
       config,
       store,
@@ -61,6 +68,7 @@ export async function openKilnContext(config: KilnConfig, options: OpenContextOp
       schedulerId,
       async close(closeOptions = {}) {
         engine.close();
+        stopHeartbeat();
         try {
           await executor.stop({ drainMs: closeOptions.drainMs ?? 0 });
           await engine.whenIdle();
@@ -74,4 +82,14 @@ export async function openKilnContext(config: KilnConfig, options: OpenContextOp
     if (!options.store) await store.close().catch(() => {});
     throw err;
   }
+}
+
+/** Writes the owner's heartbeat now and then every `everyMs` until the returned stop is called. */
+async function beatAsOwner(store: Store, id: string, everyMs: number): Promise<() => void> {
+  const startedAt = Date.now();
+  const beat = () => store.heartbeatScheduler({ id, hostname: hostname(), pid: process.pid, startedAt, lastHeartbeatAt: Date.now() });
+  await beat();
+  const timer = setInterval(() => void beat().catch(() => {}), everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }

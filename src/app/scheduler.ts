@@ -66,6 +66,7 @@ export class SchedulerService {
       const poolSlots = new Map<string, number>();
       const ctx = await openKilnContext(config, {
         store,
+        heartbeat: false, // the Scheduler beats on its own timer, with its own takeover policy
         engine: {
           poolSlots,
           onRunFinished: (run) => {

@@ -29,6 +29,14 @@ async function run(action: () => Promise<number>): Promise<void> {
   process.exitCode = code;
 }
 
+// `kiln dags list --json | head` closes our stdout early: that is the reader's choice, not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 registerDagCommands(program, run);
 registerDagOpsCommands(program, run);
 registerDbCommands(program, run);
