@@ -14,6 +14,7 @@
  * Invariant: exactly one 'finished' per submitted key, whatever happens (finish() is the
  * only place that emits it, and it is idempotent per task).
  */
+import { appendFailureToLog } from './failure-log.js';
 import { mkdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { ISOLATIONS, type Isolation } from '../dag/types.js';
@@ -293,6 +294,7 @@ class LocalExecutor implements Executor, TaskRunOwner {
       at: Date.now(),
     };
     if (f.value !== undefined) event.value = f.value;
+    if (f.outcome === 'failed') appendFailureToLog(task.work.logFile, f.error, f.exitCode, f.signal);
     this.emit(event);
     if (this.running === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }

@@ -55,7 +55,8 @@ describe.each(databases)('dags test on $name', (db) => {
     });
 
     it('retries a failing task until it succeeds, and fail() ends it with no retry', async () => {
-      const res = await kiln(['dags', 'test', join(DAGS, 'retries.ts')]);
+      const cwd = scratchProject();
+      const res = await kiln(['dags', 'test', join(DAGS, 'retries.ts')], cwd);
       expect(res.code).toBe(1);
       const report = JSON.parse(res.stdout) as Report;
       const byId = Object.fromEntries(report.tasks.map((t) => [t.taskId, t]));
@@ -65,6 +66,10 @@ describe.each(databases)('dags test on $name', (db) => {
       expect(byId.never!.error).toMatch(/always fails/);
       expect(byId.no_retry).toMatchObject({ state: 'failed', tries: 1 });
       expect(byId.no_retry!.error).toMatch(/bad input/);
+      // Every failed try explains itself in its log, even one that printed nothing.
+      const logs = await runKiln(['tasks', 'logs', 'retries', report.runId, 'never', '--try', '1'], { cwd, env: { KILN_DATABASE_URL: db.url(cwd) } });
+      expect(logs.code, logs.stderr).toBe(0);
+      expect(logs.stdout).toMatch(/try failed \(TASK_FAILED\).*always fails/);
     });
 
     it('passes --params over the DAG params', async () => {

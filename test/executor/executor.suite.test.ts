@@ -43,7 +43,7 @@ describe.each(['thread', 'process', 'spawn'] as const)('executor: %s isolation',
 
   afterAll(async () => {
     await h?.executor.stop();
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10 });
   });
 
   const expectFailed = (e: Finished, code: string, message: RegExp | string) => {

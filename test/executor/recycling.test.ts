@@ -22,7 +22,7 @@ describe.each(['thread', 'process'] as const)('worker reuse: %s isolation', (iso
   });
   afterAll(async () => {
     await Promise.all(harnesses.map((h) => h.executor.stop()));
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10 });
   });
 
   async function harness(executor: Partial<LocalExecutorOptions>, dagFile?: string) {

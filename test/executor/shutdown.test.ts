@@ -14,7 +14,7 @@ let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'kiln-shutdown-'));
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10 }));
 
 describe.each(['thread', 'process', 'spawn'] as const)('stop(): %s isolation', (isolation) => {
   it('lets running tries finish within drainMs, kills the rest, and reports every one once', async () => {
