@@ -107,3 +107,28 @@ describe.each(databases)('dags test on $name', (db) => {
     });
   });
 });
+
+describe('a third-party executor', () => {
+  it('runs a whole DAG when named by module path, exactly as a built-in is', async () => {
+    const cwd = scratchProject();
+    const plugin = join(REPO, 'test/fixtures/executor/third-party-executor.mjs');
+    const res = await runKiln(['dags', 'test', join(EXAMPLES, 'etl.ts'), '--executor', plugin, '--json'], { cwd });
+    expect(res.code, res.stderr).toBe(0);
+    const report = JSON.parse(res.stdout) as Report;
+    expect(report.state).toBe('success');
+    // The plugin runs tasks inline in kiln's process and prefers the 'thread' isolation label.
+    expect(report.tasks.map((t) => [t.taskId, t.state, t.isolation])).toEqual([
+      ['extract', 'success', 'thread'],
+      ['double', 'success', 'thread'],
+      ['total', 'success', 'thread'],
+      ['report', 'success', 'thread'],
+    ]);
+  });
+
+  it('is refused with a clear error when the module exports no factory', async () => {
+    const cwd = scratchProject();
+    const res = await runKiln(['dags', 'test', join(EXAMPLES, 'etl.ts'), '--executor', join(REPO, 'test/fixtures/dags/xcom_and_params.mjs')], { cwd });
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/has no ExecutorFactory default export/);
+  });
+});
