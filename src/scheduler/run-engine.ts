@@ -22,10 +22,12 @@ import { retryDelayMs } from '../dag/retry.js';
 import type { Isolation, TiState } from '../dag/types.js';
 import { KilnError } from '../errors.js';
 import type { Executor, ExecutorEvent, TaskApi } from '../executor/types.js';
-import { taskKey, type TaskWork } from '../protocol/messages.js';
-import type { RunWrite, Store, TiRow, TiWrite, WriteBatch, XcomWrite } from '../store/types.js';
+import { taskKey } from '../protocol/messages.js';
+import type { Store, TiRow } from '../store/types.js';
 import { OrphanTries } from './orphans.js';
+import { PendingWrites } from './pending-writes.js';
 import { ReadyQueue } from './ready-queue.js';
+import { RetryTimer } from './retry-timer.js';
 import { taskLogFile, taskWork } from './task-work.js';
 import { isActive, isFinished, runKey, RunState } from './run-state.js';
 
@@ -53,35 +55,22 @@ type TryEnd = Omit<Extract<ExecutorEvent, { type: 'finished' }>, 'type' | 'key'>
 
 const DEFAULT_ORPHAN_GRACE_MS = 60_000;
 
-interface Pending {
-  tis: Map<string, { write: TiWrite; run: RunState }>;
-  runs: Array<{ write: RunWrite; run: RunState }>;
-  xcoms: XcomWrite[];
-  heartbeats: Array<{ dagId: string; runId: string; taskId: string; tryNumber: number }>;
-  heartbeatAt: number;
-  works: Array<{ work: TaskWork; run: RunState }>;
-  finishedRuns: RunState[];
-}
-
-const emptyPending = (): Pending => ({ tis: new Map(), runs: [], xcoms: [], heartbeats: [], heartbeatAt: 0, works: [], finishedRuns: [] });
-
 export class RunEngine {
   private readonly runs = new Map<string, RunState>();
   /** Try key (`dag/run/task/try`) -> the run and task it belongs to, while the try is active. */
   private readonly tries = new Map<string, { run: RunState; taskId: string }>();
   private readonly ready = new ReadyQueue();
-  private readonly retryTimes = new Map<string, { run: RunState; taskId: string; at: number }>();
+  private readonly retries: RetryTimer;
   private readonly poolUsed = new Map<string, number>();
   private readonly orphans = new OrphanTries();
   /** Runs to compare with the database at the next flush (see refresh()). */
   private readonly reloads = new Set<string>();
   private frozen = false;
   private detached = false;
-  private pending = emptyPending();
+  private pending = new PendingWrites();
   private flushing = false;
   private flushAgain = false;
   private flushScheduled = false;
-  private retryTimer: NodeJS.Timeout | null = null;
   private readonly idleWaiters: Array<() => void> = [];
   private readonly runWaiters = new Map<string, Array<{ resolve: (run: RunState) => void; reject: (err: unknown) => void }>>();
   private readonly now: () => number;
@@ -97,6 +86,7 @@ export class RunEngine {
 
   constructor(private readonly options: RunEngineOptions) {
     this.now = options.now ?? Date.now;
+    this.retries = new RetryTimer(this.now, (due) => this.retryDue(due));
   }
 
   get runCount(): number {
@@ -150,7 +140,7 @@ export class RunEngine {
     this.runs.delete(state.key);
     this.ready.removeRun(state);
     for (const [key, entry] of this.tries) if (entry.run === state) this.tries.delete(key);
-    for (const [key, entry] of this.retryTimes) if (entry.run === state) this.retryTimes.delete(key);
+    this.retries.removeRun(state);
   }
 
   onExecutorEvent = (event: ExecutorEvent): void => {
@@ -246,8 +236,7 @@ export class RunEngine {
   }
 
   close(): void {
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
+    this.retries.close();
   }
 
   // ---- events ----------------------------------------------------------------------
@@ -258,10 +247,9 @@ export class RunEngine {
         const entry = this.tries.get(key);
         if (!entry) continue;
         const ti = entry.run.tis.get(entry.taskId)!;
-        this.pending.heartbeats.push({ dagId: ti.dagId, runId: ti.runId, taskId: ti.taskId, tryNumber: ti.tryNumber });
+        this.pending.heartbeat(ti, event.at);
         ti.lastHeartbeatAt = event.at;
       }
-      this.pending.heartbeatAt = event.at;
       return;
     }
     const entry = this.tries.get(event.key);
@@ -275,8 +263,7 @@ export class RunEngine {
     const ti = run.tis.get(taskId)!;
     if (event.type === 'task-heartbeat') {
       ti.lastHeartbeatAt = event.at;
-      this.pending.heartbeats.push({ dagId: ti.dagId, runId: ti.runId, taskId, tryNumber: ti.tryNumber });
-      this.pending.heartbeatAt = event.at;
+      this.pending.heartbeat(ti, event.at);
       return;
     }
     if (event.type === 'started') {
@@ -353,31 +340,16 @@ export class RunEngine {
   // ---- retries ---------------------------------------------------------------------
 
   private armRetry(run: RunState, ti: TiRow): void {
-    this.retryTimes.set(`${run.key}\u0000${ti.taskId}`, { run, taskId: ti.taskId, at: ti.nextRetryAt ?? this.now() });
-    this.armRetryTimer();
+    this.retries.arm(run, ti.taskId, ti.nextRetryAt ?? this.now());
   }
 
-  /** One timer for the earliest due retry; no polling. */
-  private armRetryTimer(): void {
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
-    let earliest = Infinity;
-    for (const r of this.retryTimes.values()) earliest = Math.min(earliest, r.at);
-    if (earliest === Infinity) return;
-    this.retryTimer = setTimeout(() => this.fireRetries(), Math.max(0, earliest - this.now()));
-  }
-
-  private fireRetries(): void {
-    const now = this.now();
-    for (const [key, r] of this.retryTimes) {
-      if (r.at > now) continue;
-      this.retryTimes.delete(key);
-      const ti = r.run.tis.get(r.taskId)!;
-      if (ti.state !== 'up_for_retry') continue;
-      this.setTi(r.run, { ...ti, state: 'scheduled' }, ['up_for_retry']);
-      this.ready.push(r.run, r.taskId, r.run.tasks.get(r.taskId)!.priorityWeight);
+  private retryDue(due: ReadonlyArray<{ run: RunState; taskId: string }>): void {
+    for (const { run, taskId } of due) {
+      const ti = run.tis.get(taskId)!;
+      if (ti.state !== 'up_for_retry' || !this.runs.has(run.key)) continue;
+      this.setTi(run, { ...ti, state: 'scheduled' }, ['up_for_retry']);
+      this.ready.push(run, taskId, run.tasks.get(taskId)!.priorityWeight);
     }
-    this.armRetryTimer();
     this.requestFlush();
   }
 
@@ -449,10 +421,7 @@ export class RunEngine {
   private setTi(run: RunState, next: TiRow, expectStates: readonly TiState[]): void {
     const prev = run.tis.get(next.taskId)!;
     run.replace(next);
-    const key = `${run.key}\u0000${next.taskId}`;
-    const existing = this.pending.tis.get(key);
-    if (existing) existing.write.row = next;
-    else this.pending.tis.set(key, { run, write: { row: next, expect: { tryNumber: prev.tryNumber, states: expectStates } } });
+    this.pending.setTi(run, prev, next, expectStates);
   }
 
   private requestFlush(): void {
@@ -477,7 +446,7 @@ export class RunEngine {
         this.flushAgain = false;
         this.dispatch();
         const pending = this.pending;
-        this.pending = emptyPending();
+        this.pending = new PendingWrites();
         await this.commit(pending);
         if (this.reloads.size > 0) await this.applyReloads();
       } while (this.flushAgain || !this.isPendingEmpty());
@@ -494,15 +463,10 @@ export class RunEngine {
     }
   }
 
-  private async commit(p: Pending): Promise<void> {
+  private async commit(p: PendingWrites): Promise<void> {
     const tiEntries = [...p.tis.values()];
-    const batch: WriteBatch = {
-      tis: tiEntries.map((e) => e.write),
-      runs: p.runs.map((r) => r.write),
-      xcoms: p.xcoms,
-      ...(p.heartbeats.length > 0 ? { heartbeats: { at: p.heartbeatAt, keys: p.heartbeats } } : {}),
-    };
-    if (batch.tis!.length + p.runs.length + p.xcoms.length + p.heartbeats.length > 0) {
+    const batch = p.toWriteBatch();
+    if (batch !== null) {
       const result = await this.options.store.write(batch);
       result.tis.forEach((applied, i) => {
         if (!applied) this.markStale(tiEntries[i]!.run);
@@ -561,9 +525,8 @@ export class RunEngine {
     const changed: string[] = [];
     for (const db of tis) {
       const mem = run.tis.get(db.taskId);
-      const tiKey = `${run.key}\u0000${db.taskId}`;
       // Our own pending write to it expects what the database held before: its CAS decides.
-      if (!mem || this.pending.tis.has(tiKey)) continue;
+      if (!mem || this.pending.hasTi(run, db.taskId)) continue;
       if (mem.state === db.state && mem.tryNumber === db.tryNumber) continue;
       if (isActive(db.state)) {
         // Started by someone else while we hold the run: only a fresh adoption can sort it out.
@@ -573,7 +536,7 @@ export class RunEngine {
       if (isActive(mem.state)) this.abandonTry(run, mem, `task instance changed by another process (now ${db.state})`);
       run.replace(db);
       this.ready.remove(run, db.taskId);
-      this.retryTimes.delete(tiKey);
+      this.retries.remove(run, db.taskId);
       if (db.state !== 'success') run.xcoms.delete(db.taskId);
       changed.push(db.taskId);
     }
@@ -589,8 +552,7 @@ export class RunEngine {
   }
 
   private isPendingEmpty(): boolean {
-    const p = this.pending;
-    return this.reloads.size === 0 && p.tis.size === 0 && p.runs.length === 0 && p.xcoms.length === 0 && p.heartbeats.length === 0 && p.works.length === 0 && p.finishedRuns.length === 0;
+    return this.reloads.size === 0 && this.pending.isEmpty();
   }
 }
 

@@ -1,0 +1,55 @@
+import type { TiState } from '../dag/types.js';
+import type { TaskWork } from '../protocol/messages.js';
+import type { RunWrite, TiRow, TiWrite, WriteBatch, XcomWrite } from '../store/types.js';
+import type { RunState } from './run-state.js';
+
+/**
+ * What the run engine will persist at its next flush, in one transaction, and what it
+ * will do once that transaction has committed (submit work, announce finished runs).
+ */
+export class PendingWrites {
+  /** Keyed by run and task: several changes to one task instance collapse into one write. */
+  readonly tis = new Map<string, { write: TiWrite; run: RunState }>();
+  readonly runs: Array<{ write: RunWrite; run: RunState }> = [];
+  readonly xcoms: XcomWrite[] = [];
+  readonly heartbeats: Array<{ dagId: string; runId: string; taskId: string; tryNumber: number }> = [];
+  heartbeatAt = 0;
+  /** Submitted to the executor only after the queued rows are committed. */
+  readonly works: Array<{ work: TaskWork; run: RunState }> = [];
+  readonly finishedRuns: RunState[] = [];
+
+  /**
+   * Records a new row for a task instance. The first expectation (what the database holds
+   * now) is kept with the last row, so a collapsed write is still a correct compare-and-set.
+   */
+  setTi(run: RunState, prev: TiRow, next: TiRow, expectStates: readonly TiState[]): void {
+    const key = `${run.key}\u0000${next.taskId}`;
+    const existing = this.tis.get(key);
+    if (existing) existing.write.row = next;
+    else this.tis.set(key, { run, write: { row: next, expect: { tryNumber: prev.tryNumber, states: expectStates } } });
+  }
+
+  hasTi(run: RunState, taskId: string): boolean {
+    return this.tis.has(`${run.key}\u0000${taskId}`);
+  }
+
+  heartbeat(ti: TiRow, at: number): void {
+    this.heartbeats.push({ dagId: ti.dagId, runId: ti.runId, taskId: ti.taskId, tryNumber: ti.tryNumber });
+    this.heartbeatAt = at;
+  }
+
+  /** The database part, or null when there is nothing to write. */
+  toWriteBatch(): WriteBatch | null {
+    if (this.tis.size + this.runs.length + this.xcoms.length + this.heartbeats.length === 0) return null;
+    return {
+      tis: [...this.tis.values()].map((e) => e.write),
+      runs: this.runs.map((r) => r.write),
+      xcoms: this.xcoms,
+      ...(this.heartbeats.length > 0 ? { heartbeats: { at: this.heartbeatAt, keys: this.heartbeats } } : {}),
+    };
+  }
+
+  isEmpty(): boolean {
+    return this.tis.size === 0 && this.runs.length === 0 && this.xcoms.length === 0 && this.heartbeats.length === 0 && this.works.length === 0 && this.finishedRuns.length === 0;
+  }
+}
