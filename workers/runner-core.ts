@@ -7,6 +7,7 @@
  * One try runs at a time per runner. That is what lets stdout/stderr capture, the
  * unhandled-error attribution and the AbortSignal be plain per-runner state.
  */
+import { threadId } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import type { Dag, TaskContext, TaskLogger } from '../src/dag/types.js';
@@ -104,6 +105,10 @@ export class Runner {
     // logFile null means "do not capture": the try's output goes where the runner's goes.
     const restoreStdio = this.options.captureOutput === false || work.logFile === null ? null : captureStdio(t.log);
     this.current = t;
+    // The supervisor's heartbeat clock must start when the task does, not when the worker was
+    // asked (a spawned runner first boots Node and imports the DAG). Only tries that promise
+    // heartbeats pay for this message.
+    if (work.heartbeatTimeoutMs !== null) this.options.send({ __kiln: 1, type: 'started', key: work.key, pid: process.pid, threadId });
     try {
       const value = def.fn(t.context());
       if (isPromiseLike(value)) value.then((v) => t.succeed(v), (err) => t.fail(err));

@@ -135,24 +135,28 @@ class LocalExecutor implements Executor, TaskRunOwner {
   private begin(task: TaskRun, host: TaskHost, done: Promise<RunReply>): void {
     task.host = host;
     task.startedAt = performance.now();
-    const { key, timeoutMs, heartbeatTimeoutMs } = task.work;
+    const { key, timeoutMs } = task.work;
     // Events never fire from inside submit(); a microtask still lands before any reply.
     queueMicrotask(() => this.emit({ type: 'started', key, isolation: task.isolation, pid: host.pid, threadId: host.threadId, at: Date.now() }));
     if (timeoutMs !== null) {
       task.timeoutTimer = setTimeout(() => this.stopTask(task, { code: 'TASK_TIMEOUT', message: `timed out after ${timeoutMs} ms`, noRetry: false }), timeoutMs);
     }
-    if (heartbeatTimeoutMs !== null) {
-      task.heartbeatTimer = setTimeout(() => this.stopTask(task, {
-        code: 'TASK_HEARTBEAT_TIMEOUT',
-        message: `no heartbeat for ${heartbeatTimeoutMs} ms: the task promised to call ctx.heartbeat() at least that often`,
-        noRetry: false,
-      }), heartbeatTimeoutMs);
-    }
+    // The heartbeat clock starts when the runner reports the task function began ('started',
+    // sent only for tries with a heartbeatTimeout): booting a spawned runner or importing the
+    // DAG is not the task's silence. A runner that never gets there meets `timeout` instead.
     if (host.samplePid !== null) this.sampler.add(task);
     done.then((reply) => this.onReply(task, reply), (err: unknown) => this.onGone(task, err));
   }
 
   // ---- while it runs ----------------------------------------------------------------------
+
+  private armHeartbeatTimeout(task: TaskRun, heartbeatTimeoutMs: number): void {
+    task.heartbeatTimer = setTimeout(() => this.stopTask(task, {
+      code: 'TASK_HEARTBEAT_TIMEOUT',
+      message: `no heartbeat for ${heartbeatTimeoutMs} ms: the task promised to call ctx.heartbeat() at least that often`,
+      noRetry: false,
+    }), heartbeatTimeoutMs);
+  }
 
   private onRunnerMessage(task: TaskRun, msg: RunnerMessage): void {
     if (task.finished) return;
@@ -169,8 +173,11 @@ class LocalExecutor implements Executor, TaskRunOwner {
       case 'xcom-pull':
         this.answerXcom(task, msg.requestId, msg.taskId);
         break;
+      case 'started':
+        if (task.work.heartbeatTimeoutMs !== null && task.heartbeatTimer === null) this.armHeartbeatTimeout(task, task.work.heartbeatTimeoutMs);
+        break;
       default:
-        break; // 'started' / 'finished' are handled by the runtimes
+        break; // 'finished' is handled by the runtimes
     }
   }
 

@@ -162,6 +162,13 @@ describe.each(['thread', 'process', 'spawn'] as const)('executor: %s isolation',
     expect(beats).toEqual([{ step: 1 }, { step: 2 }]);
   });
 
+  it('counts a heartbeat promise from when the task starts, not from when its worker was asked', async () => {
+    // 150 ms is about what a spawned runner needs to boot Node and import the DAG (more under load);
+    // the task itself beats well within it.
+    const e = await h.run('steady', { heartbeatTimeoutMs: 150 });
+    expect(e, JSON.stringify(e.error)).toMatchObject({ outcome: 'success', value: 'kept' });
+  });
+
   it('fails a task that promised heartbeats and sent none', async () => {
     const { key, finished } = h.submit('silent', { heartbeatTimeoutMs: 300 });
     const e = await finished;
