@@ -114,8 +114,8 @@ function measureFor(dialect, handle) {
 export async function run({ scale, log, tmpDir }) {
   const reps = pick(scale, { smoke: 1, quick: 2, full: 7 });
   const counts = {
-    sqlite: { autocommit: pick(scale, { smoke: 200, quick: 1_000, full: 10_000 }), batched: pick(scale, { smoke: 500, quick: 3_000, full: 30_000 }) },
-    postgres: { autocommit: pick(scale, { smoke: 100, quick: 300, full: 2_000 }), batched: pick(scale, { smoke: 200, quick: 600, full: 5_000 }) },
+    sqlite: { autocommit: pick(scale, { smoke: 200, quick: 1_000, full: 5_000 }), batched: pick(scale, { smoke: 500, quick: 3_000, full: 15_000 }) },
+    postgres: { autocommit: pick(scale, { smoke: 100, quick: 300, full: 1_500 }), batched: pick(scale, { smoke: 200, quick: 600, full: 3_000 }) },
   };
   const dialects = [];
   // SQLite: a scratch file with kiln's schema (WAL, synchronous NORMAL, as the store opens it).

@@ -61,6 +61,21 @@ export function summarizeProfile(file) {
   // Inclusive: walk each sampled node's stack to the root.
   const parent = new Map();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  // Native frames (C++ called from JavaScript) by their JavaScript caller: tells a SQLite
+  // statement from the BEGIN/COMMIT of better-sqlite3's transaction wrapper.
+  const nativeByCaller = new Map();
+  for (const [id, us] of selfUs) {
+    const f = byId.get(id).callFrame;
+    if (f.url !== '' || f.functionName.startsWith('(')) continue;
+    let caller = parent.get(id);
+    while (caller !== undefined && byId.get(caller).callFrame.url === '') caller = parent.get(caller);
+    const c = caller === undefined ? null : byId.get(caller).callFrame;
+    const where = c ? `${shortUrl(c.url)}:${c.lineNumber + 1}` : '';
+    const key = `${f.functionName}\u0000${c?.functionName}\u0000${where}`;
+    const entry = nativeByCaller.get(key) ?? { name: f.functionName, caller: c ? c.functionName || '(anonymous)' : '', where, selfMs: 0 };
+    entry.selfMs += us / 1000;
+    nativeByCaller.set(key, entry);
+  }
   const inclusive = new Map();
   for (const [id, us] of selfUs) {
     const seen = new Set();
@@ -77,6 +92,7 @@ export function summarizeProfile(file) {
     }
   }
   return {
+    nativeByCaller: [...nativeByCaller.values()].sort((a, b) => b.selfMs - a.selfMs),
     inclusive: [...inclusive.values()].sort((a, b) => b.totalMs - a.totalMs),
     totalMs: totalUs / 1000,
     functions: [...functions.values()].sort((a, b) => b.selfMs - a.selfMs),

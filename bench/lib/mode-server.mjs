@@ -53,6 +53,12 @@ const handlers = {
     session.connect();
     await session.post('Profiler.enable');
     await session.post('Profiler.setSamplingInterval', { interval: 100 });
+    let transactions = 0;
+    const write = bench.ctx.store.write;
+    bench.ctx.store.write = (batch) => {
+      transactions++;
+      return write.call(bench.ctx.store, batch);
+    };
     await session.post('Profiler.start');
     let tis = 0;
     const t0 = performance.now();
@@ -60,8 +66,9 @@ const handlers = {
     const wallMs = performance.now() - t0;
     const { profile } = await session.post('Profiler.stop');
     session.disconnect();
+    bench.ctx.store.write = write;
     writeFileSync(out, JSON.stringify(profile));
-    return { out, wallMs, tis };
+    return { out, wallMs, tis, transactions };
   },
   async dagTest({ file }) {
     return bench.dagTest(file);

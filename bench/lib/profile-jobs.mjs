@@ -44,7 +44,7 @@ export async function runProfileJob(job, { tmpDir, outDir, name }) {
     const out = join(outDir, `${name}-${job.mode}-${job.dag}.cpuprofile`);
     const r = await server.call('profile', { file: job.file, runs: job.runs, reps: job.reps, out });
     const summary = summarizeProfile(out);
-    return { ...job, profileFile: out, wallMs: r.wallMs, tis: r.tis, totalMs: summary.totalMs, areas: summary.areas, top: summary.functions.slice(0, 15), inclusive: summary.inclusive.filter((f) => f.area.startsWith('kiln')).slice(0, 15) };
+    return { ...job, profileFile: out, wallMs: r.wallMs, tis: r.tis, transactions: r.transactions, totalMs: summary.totalMs, areas: summary.areas, top: summary.functions.slice(0, 15), inclusive: summary.inclusive.filter((f) => f.area.startsWith('kiln')).slice(0, 15), nativeByCaller: summary.nativeByCaller.slice(0, 8) };
   } finally {
     await server.close();
   }

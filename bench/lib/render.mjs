@@ -75,18 +75,32 @@ function renderProfiles(profiles) {
       continue;
     }
     const busy = p.areas.filter((a) => a.area !== '(idle)').reduce((s, a) => s + a.selfMs, 0);
-    out.push(`${fmt(p.tis)} task instances in ${fmt(p.wallMs)} ms under the profiler (${fmt(p.tis / (p.wallMs / 1000))} TI/s); main thread busy ${fmt((busy / p.totalMs) * 100)}% of the profiled time.`);
+    out.push(`${fmt(p.tis)} task instances in ${fmt(p.wallMs)} ms under the profiler (${fmt(p.tis / (p.wallMs / 1000))} TI/s); main thread busy ${fmt((busy / p.totalMs) * 100)}% of the profiled time, ${fmt((busy * 1000) / p.tis)} us of it per task instance${p.transactions !== undefined ? `; ${fmt(p.transactions)} store transactions (\`store.write\` calls), ${fmt(p.transactions / p.tis)} per task instance` : ''}.`);
     out.push('');
     out.push(table(['area (self time)', 'ms', '% of busy'], p.areas.filter((a) => a.area !== '(idle)').slice(0, 10).map((a) => [a.area, fmt(a.selfMs), `${fmt((a.selfMs / busy) * 100)}%`])));
     out.push('');
     out.push(table(['hottest functions (self time)', 'ms', '% of busy', 'area', 'where'], p.top.filter((f) => f.area !== '(idle)').slice(0, 12).map((f) => [`\`${f.name}\``, fmt(f.selfMs), `${fmt((f.selfMs / busy) * 100)}%`, f.area, f.where ? `\`${f.where}\`` : ''])));
     out.push('');
-    out.push('Native frames (empty "where") are C++ called from JavaScript: `run` is better-sqlite3 executing a statement, `postMessage` the structured clone of a message to a worker or child.');
+    out.push('Native frames (empty "where") are C++ called from JavaScript; by their JavaScript caller:');
     out.push('');
+    if (p.nativeByCaller?.length) {
+      out.push(table(['native function', 'called from', 'ms', '% of busy', 'what it is'], p.nativeByCaller.slice(0, 6).map((n) => [`\`${n.name}\``, `\`${n.caller}\` \`${n.where}\``, fmt(n.selfMs), `${fmt((n.selfMs / busy) * 100)}%`, nativeMeaning(n)])));
+      out.push('');
+    }
     if (p.inclusive?.length) {
       out.push(table(['kiln functions (inclusive time: with everything they call)', 'ms', '% of busy', 'where'], p.inclusive.slice(0, 12).map((f) => [`\`${f.name}\``, fmt(f.totalMs), `${fmt((f.totalMs / busy) * 100)}%`, `\`${f.where}\``])));
       out.push('');
     }
   }
   return out.join('\n');
+}
+
+function nativeMeaning(n) {
+  if (n.name === 'run' && /better-sqlite3\/lib\/methods\/transaction/.test(n.where)) return 'SQLite BEGIN IMMEDIATE / COMMIT (one per engine flush)';
+  if (n.name === 'run' && /drizzle-orm\/better-sqlite3/.test(n.where)) return 'SQLite executing a prepared statement';
+  if (n.name === 'run') return 'SQLite statement';
+  if (n.name === 'postMessage') return 'structured clone + wake of a worker thread (piscina task)';
+  if (n.name === 'writeUtf8String') return 'IPC write to a child process (pipe)';
+  if (n.name === 'dispatch' && /node:inspector/.test(n.where)) return 'the profiler\'s own inspector session';
+  return '';
 }
