@@ -132,3 +132,31 @@ describe('a third-party executor', () => {
     expect(res.stderr).toMatch(/has no ExecutorFactory default export/);
   });
 });
+
+describe('one executor, three isolations', () => {
+  it('runs each task of one DAG where its isolation option says', async () => {
+    const cwd = scratchProject();
+    const res = await runKiln(['dags', 'test', join(DAGS, 'mixed_isolation.ts'), '--executor', 'local', '--json'], { cwd });
+    expect(res.code, res.stderr).toBe(0);
+    const report = JSON.parse(res.stdout) as Report;
+    expect(report.tasks.map((t) => [t.taskId, t.state, t.isolation])).toEqual([
+      ['in_thread', 'success', 'thread'],
+      ['in_process', 'success', 'process'],
+      ['spawned', 'success', 'spawn'],
+      ['gather', 'success', 'process'], // the config default
+    ]);
+    const store = await createStore(`sqlite:${join(cwd, '.kiln/kiln.db')}`);
+    try {
+      type Where = { pid: number; ppid: number; isMainThread: boolean };
+      const seen = (await store.getXcom({ dagId: 'mixed_isolation', runId: report.runId, taskId: 'gather' })) as Record<'thread' | 'process' | 'spawn', Where>;
+      const kilnPid = seen.process.ppid; // pooled processes are kiln's children
+      expect(seen.thread).toMatchObject({ pid: kilnPid, isMainThread: false });
+      expect(seen.process.pid).not.toBe(kilnPid);
+      expect(seen.spawn.pid).not.toBe(kilnPid);
+      expect(seen.spawn.pid).not.toBe(seen.process.pid);
+      expect(seen.spawn.ppid).toBe(kilnPid);
+    } finally {
+      await store.close();
+    }
+  });
+});
