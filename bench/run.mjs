@@ -10,6 +10,7 @@
  *   node bench/run.mjs --only executor-modes,limits --out /tmp/b
  *   node bench/run.mjs --smoke    the smallest run of every case (the harness test)
  *   node bench/run.mjs --only executor-modes --cpu-prof   profiles in bench/results/tmp/
+ *   node bench/run.mjs --render bench/results/<date>.json   the report again from stored results
  *
  * For every target the run misses, the workload behind it runs once more under V8's CPU
  * profiler and the report shows where the time went (on by default in the full run;
@@ -20,7 +21,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { describeMachine } from './lib/machine.mjs';
@@ -43,8 +44,16 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean' },
     'no-profile': { type: 'boolean', default: false },
     options: { type: 'string' },
+    render: { type: 'string' },
   },
 });
+
+if (args.render) {
+  const file = resolve(args.render);
+  const doc = JSON.parse(readFileSync(file, 'utf8'));
+  await writeReport(doc, dirname(file));
+  process.exit(0);
+}
 
 const scale = args.smoke ? 'smoke' : args.quick ? 'quick' : 'full';
 const only = args.only ? args.only.split(',') : CASES;
@@ -120,19 +129,25 @@ if (profile) {
 }
 const jsonFile = join(outDir, `${name}.json`);
 writeFileSync(jsonFile, JSON.stringify(doc, null, 2) + '\n');
-const chartDir = join(outDir, name);
-rmSync(chartDir, { recursive: true, force: true });
-mkdirSync(chartDir, { recursive: true });
-const { markdown, charts } = await renderReport(doc, { chartDir: name });
-for (const c of charts) writeFileSync(join(chartDir, `${c.name}.svg`), c.svg);
-const mdFile = join(outDir, `${name}.md`);
-writeFileSync(mdFile, markdown);
-console.log(`\nwrote ${relative(process.cwd(), jsonFile)}, ${relative(process.cwd(), mdFile)} and ${charts.length} charts in ${relative(process.cwd(), chartDir)}/ (${doc.durationSec.toFixed(0)} s)`);
+await writeReport(doc, outDir);
+console.log(`(${doc.durationSec.toFixed(0)} s)`);
 for (const t of doc.targets) console.log(`  ${t.met === true ? 'MET   ' : t.met === false ? 'MISSED' : 'n/a   '} ${t.name}: ${t.verdict}`);
 const failed = Object.entries(cases).filter(([, c]) => c.error);
 if (failed.length > 0) {
   console.error(`\n${failed.length} case(s) failed: ${failed.map(([id]) => id).join(', ')}`);
   process.exitCode = 1;
+}
+
+/** <name>.md and the charts in <name>/, next to <name>.json. */
+async function writeReport(doc, dir) {
+  const chartDir = join(dir, doc.name);
+  rmSync(chartDir, { recursive: true, force: true });
+  mkdirSync(chartDir, { recursive: true });
+  const { markdown, charts } = await renderReport(doc, { chartDir: doc.name });
+  for (const c of charts) writeFileSync(join(chartDir, `${c.name}.svg`), c.svg);
+  const mdFile = join(dir, `${doc.name}.md`);
+  writeFileSync(mdFile, markdown);
+  console.log(`\nwrote ${relative(process.cwd(), join(dir, `${doc.name}.json`))}, ${relative(process.cwd(), mdFile)} and ${charts.length} charts in ${relative(process.cwd(), chartDir)}/`);
 }
 
 function runChild(argv) {

@@ -99,7 +99,8 @@ function nativeMeaning(n) {
   if (n.name === 'run' && /better-sqlite3\/lib\/methods\/transaction/.test(n.where)) return 'SQLite BEGIN IMMEDIATE / COMMIT (one per engine flush)';
   if (n.name === 'run' && /drizzle-orm\/better-sqlite3/.test(n.where)) return 'SQLite executing a prepared statement';
   if (n.name === 'run') return 'SQLite statement';
-  if (n.name === 'postMessage') return 'structured clone + wake of a worker thread (piscina task)';
+  if (n.name === 'postMessage' && /piscina/.test(n.where)) return 'structured clone + wake of a worker thread (piscina task)';
+  if (n.name === 'postMessage') return 'postMessage of the pool library (structured clone)';
   if (n.name === 'writeUtf8String') return 'IPC write to a child process (pipe)';
   if (n.name === 'dispatch' && /node:inspector/.test(n.where)) return 'the profiler\'s own inspector session';
   return '';

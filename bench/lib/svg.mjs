@@ -21,6 +21,13 @@ export function formatNumber(v, digits = 3) {
   return v.toPrecision(Math.max(1, digits - 1));
 }
 
+/** 1, 2, 2.5 or 5 times a power of ten, at least `raw`. */
+function niceStep(raw) {
+  const p = Math.pow(10, Math.floor(Math.log10(raw)));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= raw) return m * p;
+  return 10 * p;
+}
+
 /**
  * bars: [{ label, value, color?, text? }]; value null draws no bar and prints "n/a".
  * options: { title, unit, log, target: { value, label } }
@@ -29,7 +36,7 @@ export function barChart({ title, unit = '', bars, log = false, target = null, w
   const rowHeight = 22;
   const labelWidth = Math.min(300, 12 + 7 * Math.max(...bars.map((b) => String(b.label).length), 8));
   const valueWidth = 110;
-  const top = 34;
+  const top = 44;
   const plotWidth = width - labelWidth - valueWidth - 10;
   const height = top + bars.length * rowHeight + 24;
   const values = bars.map((b) => b.value).filter((v) => typeof v === 'number' && v > 0);
@@ -44,9 +51,11 @@ export function barChart({ title, unit = '', bars, log = false, target = null, w
     x.ticks = [];
     for (let t = lo; t <= hi * 1.0001; t *= 10) x.ticks.push(t);
   } else {
-    const hi = maxV * 1.05;
+    const step = niceStep((maxV * 1.05) / 4);
+    const hi = Math.max(step * Math.ceil((maxV * 1.05) / step), step);
     x = (v) => (v <= 0 ? 0 : (v / hi) * plotWidth);
-    x.ticks = [0, hi / 4, hi / 2, (3 * hi) / 4].map((t) => Number(t.toPrecision(2)));
+    x.ticks = [];
+    for (let t = 0; t <= hi + step / 2; t += step) x.ticks.push(Number(t.toPrecision(6)));
   }
   const parts = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif" font-size="12">`);
@@ -71,7 +80,7 @@ export function barChart({ title, unit = '', bars, log = false, target = null, w
   if (target) {
     const tx = labelWidth + x(target.value);
     parts.push(`<line x1="${tx.toFixed(1)}" y1="${top - 6}" x2="${tx.toFixed(1)}" y2="${top + bars.length * rowHeight}" stroke="#c92a2a" stroke-dasharray="4 3" stroke-width="1.5"/>`);
-    parts.push(`<text x="${(tx + 3).toFixed(1)}" y="${top - 8}" fill="#c92a2a" font-size="10">${esc(target.label ?? `target ${formatNumber(target.value)}`)}</text>`);
+    parts.push(`<text x="${(tx + 3).toFixed(1)}" y="${top - 9}" fill="#c92a2a" font-size="10">${esc(target.label ?? `target ${formatNumber(target.value)}`)}</text>`);
   }
   parts.push('</svg>');
   return parts.join('\n') + '\n';
