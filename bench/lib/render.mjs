@@ -77,6 +77,8 @@ function renderProfiles(profiles) {
     const busy = p.areas.filter((a) => a.area !== '(idle)').reduce((s, a) => s + a.selfMs, 0);
     out.push(`${fmt(p.tis)} task instances in ${fmt(p.wallMs)} ms under the profiler (${fmt(p.tis / (p.wallMs / 1000))} TI/s); main thread busy ${fmt((busy / p.totalMs) * 100)}% of the profiled time, ${fmt((busy * 1000) / p.tis)} us of it per task instance${p.transactions !== undefined ? `; ${fmt(p.transactions)} store transactions (\`store.write\` calls), ${fmt(p.transactions / p.tis)} per task instance` : ''}.`);
     out.push('');
+    out.push(readProfile(p, busy));
+    out.push('');
     out.push(table(['area (self time)', 'ms', '% of busy'], p.areas.filter((a) => a.area !== '(idle)').slice(0, 10).map((a) => [a.area, fmt(a.selfMs), `${fmt((a.selfMs / busy) * 100)}%`])));
     out.push('');
     out.push(table(['hottest functions (self time)', 'ms', '% of busy', 'area', 'where'], p.top.filter((f) => f.area !== '(idle)').slice(0, 12).map((f) => [`\`${f.name}\``, fmt(f.selfMs), `${fmt((f.selfMs / busy) * 100)}%`, f.area, f.where ? `\`${f.where}\`` : ''])));
@@ -104,4 +106,16 @@ function nativeMeaning(n) {
   if (n.name === 'writeUtf8String') return 'IPC write to a child process (pipe)';
   if (n.name === 'dispatch' && /node:inspector/.test(n.where)) return 'the profiler\'s own inspector session';
   return '';
+}
+
+/** One sentence from the numbers: where the busy main-thread time of a profile went. */
+function readProfile(p, busy) {
+  const pct = (ms) => `${fmt((ms / busy) * 100)}%`;
+  const native = p.nativeByCaller ?? [];
+  const sum = (list) => list.reduce((s, n) => s + n.selfMs, 0);
+  const tx = sum(native.filter((n) => n.name === 'run' && /better-sqlite3\/lib\/methods\/transaction/.test(n.where)));
+  const stmt = sum(native.filter((n) => n.name === 'run' && !/better-sqlite3\/lib\/methods\/transaction/.test(n.where)));
+  const messaging = sum(native.filter((n) => n.name === 'postMessage' || n.name === 'writeUtf8String'));
+  const area = (prefix) => p.areas.filter((a) => a.area.startsWith(prefix)).reduce((s, a) => s + a.selfMs, 0);
+  return `**Reading:** of the main thread's busy time, SQLite takes ${pct(tx + stmt)} (${pct(tx)} in BEGIN/COMMIT, ${pct(stmt)} executing statements), handing tasks to workers and reading their replies ${pct(messaging + area('piscina'))} (native messaging plus the pool library's JavaScript), kiln's own JavaScript (engine, store, supervisor) ${pct(area('kiln'))}, drizzle's JavaScript ${pct(area('drizzle'))}, GC ${pct(area('GC'))}.`;
 }
