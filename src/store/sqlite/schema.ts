@@ -74,7 +74,6 @@ export const taskInstance = sqliteTable(
   },
   (t) => [
     primaryKey({ columns: [t.dagId, t.runId, t.taskId] }),
-    index('task_instance_state_idx').on(t.state),
     index('task_instance_state_heartbeat_idx').on(t.state, t.lastHeartbeatAt),
   ],
 );

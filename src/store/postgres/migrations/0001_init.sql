@@ -61,7 +61,8 @@ CREATE TABLE task_instance (
   next_retry_at     BIGINT,
   PRIMARY KEY (dag_id, run_id, task_id)
 );
-CREATE INDEX task_instance_state_idx ON task_instance (state);
+-- One index serves every state query (zombies, stale queued, pool usage) by its prefix;
+-- a second (state) index would only be rewritten on every state change.
 CREATE INDEX task_instance_state_heartbeat_idx ON task_instance (state, last_heartbeat_at);
 
 CREATE TABLE xcom (
