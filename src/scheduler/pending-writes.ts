@@ -8,8 +8,13 @@ import type { RunState } from './run-state.js';
  * will do once that transaction has committed (submit work, announce finished runs).
  */
 export class PendingWrites {
-  /** Keyed by run and task: several changes to one task instance collapse into one write. */
-  readonly tis = new Map<string, { write: TiWrite; run: RunState }>();
+  /**
+   * Keyed by run and task: several changes to one task instance collapse into one write.
+   * A lazy write (queued -> running) need not be committed by itself: it goes out with the
+   * next urgent write, or when the engine's backstop timer fires.
+   */
+  readonly tis = new Map<string, { write: TiWrite; run: RunState; lazy: boolean }>();
+  private urgentTis = 0;
   readonly runs: Array<{ write: RunWrite; run: RunState }> = [];
   readonly xcoms: XcomWrite[] = [];
   readonly heartbeats: Array<{ dagId: string; runId: string; taskId: string; tryNumber: number }> = [];
@@ -22,11 +27,19 @@ export class PendingWrites {
    * Records a new row for a task instance. The first expectation (what the database holds
    * now) is kept with the last row, so a collapsed write is still a correct compare-and-set.
    */
-  setTi(run: RunState, prev: TiRow, next: TiRow, expectStates: readonly TiState[]): void {
+  setTi(run: RunState, prev: TiRow, next: TiRow, expectStates: readonly TiState[], lazy = false): void {
     const key = `${run.key}\u0000${next.taskId}`;
     const existing = this.tis.get(key);
-    if (existing) existing.write.row = next;
-    else this.tis.set(key, { run, write: { row: next, expect: { tryNumber: prev.tryNumber, states: expectStates } } });
+    if (existing) {
+      existing.write.row = next;
+      if (existing.lazy && !lazy) {
+        existing.lazy = false;
+        this.urgentTis++;
+      }
+      return;
+    }
+    this.tis.set(key, { run, lazy, write: { row: next, expect: { tryNumber: prev.tryNumber, states: expectStates } } });
+    if (!lazy) this.urgentTis++;
   }
 
   hasTi(run: RunState, taskId: string): boolean {
@@ -47,6 +60,11 @@ export class PendingWrites {
       xcoms: this.xcoms,
       ...(this.heartbeats.length > 0 ? { heartbeats: { at: this.heartbeatAt, keys: this.heartbeats } } : {}),
     };
+  }
+
+  /** Holds only lazy writes (or nothing): no reason to open a transaction now. */
+  isLazyOnly(): boolean {
+    return this.urgentTis === 0 && this.runs.length === 0 && this.xcoms.length === 0 && this.heartbeats.length === 0 && this.works.length === 0 && this.finishedRuns.length === 0;
   }
 
   isEmpty(): boolean {

@@ -54,6 +54,12 @@ export interface RunEngineOptions {
 type TryEnd = Omit<Extract<ExecutorEvent, { type: 'finished' }>, 'type' | 'key'>;
 
 const DEFAULT_ORPHAN_GRACE_MS = 60_000;
+/**
+ * How long a try's queued -> running change may wait for company. A pooled try starts
+ * within microseconds of its submit, so committing 'running' on its own doubled the
+ * transactions per task; it rides with the try's next write (usually its end) instead.
+ */
+const LAZY_WRITE_MS = 50;
 
 export class RunEngine {
   private readonly runs = new Map<string, RunState>();
@@ -70,6 +76,8 @@ export class RunEngine {
   private pending = new PendingWrites();
   private flushing = false;
   private flushAgain = false;
+  /** Backstop for lazy writes (see PendingWrites): they reach the database within LAZY_WRITE_MS. */
+  private lazyTimer: NodeJS.Timeout | null = null;
   private flushScheduled = false;
   private readonly idleWaiters: Array<() => void> = [];
   private readonly runWaiters = new Map<string, Array<{ resolve: (run: RunState) => void; reject: (err: unknown) => void }>>();
@@ -150,7 +158,8 @@ export class RunEngine {
     } catch (err) {
       this.options.onError?.(err);
     }
-    this.requestFlush();
+    // A try's start alone is not worth a transaction (see LAZY_WRITE_MS).
+    this.requestFlush(event.type !== 'started');
   };
 
   /** Re-checks pools/executor room (e.g. after pool sizes changed) and flushes. */
@@ -268,7 +277,7 @@ export class RunEngine {
     }
     if (event.type === 'started') {
       if (ti.state !== 'queued') return;
-      this.setTi(run, { ...ti, state: 'running', startedAt: event.at, pid: event.pid, isolation: event.isolation, lastHeartbeatAt: event.at }, ['queued']);
+      this.setTi(run, { ...ti, state: 'running', startedAt: event.at, pid: event.pid, isolation: event.isolation, lastHeartbeatAt: event.at }, ['queued'], true);
       return;
     }
     // finished
@@ -418,13 +427,20 @@ export class RunEngine {
    * instance between two flushes collapse into one write: the first expectation (what the
    * database holds now) with the last row.
    */
-  private setTi(run: RunState, next: TiRow, expectStates: readonly TiState[]): void {
+  private setTi(run: RunState, next: TiRow, expectStates: readonly TiState[], lazy = false): void {
     const prev = run.tis.get(next.taskId)!;
     run.replace(next);
-    this.pending.setTi(run, prev, next, expectStates);
+    this.pending.setTi(run, prev, next, expectStates, lazy);
   }
 
-  private requestFlush(): void {
+  private requestFlush(urgent = true): void {
+    if (!urgent) {
+      this.lazyTimer ??= setTimeout(() => {
+        this.lazyTimer = null;
+        this.requestFlush();
+      }, LAZY_WRITE_MS);
+      return;
+    }
     if (this.flushing) {
       this.flushAgain = true;
       return;
@@ -449,7 +465,7 @@ export class RunEngine {
         this.pending = new PendingWrites();
         await this.commit(pending);
         if (this.reloads.size > 0) await this.applyReloads();
-      } while (this.flushAgain || !this.isPendingEmpty());
+      } while (this.flushAgain || this.reloads.size > 0 || !this.pending.isLazyOnly());
     } catch (err) {
       // A failed write leaves memory ahead of the database: nothing here can be trusted.
       this.options.onError?.(err);
@@ -460,6 +476,7 @@ export class RunEngine {
     } finally {
       this.flushing = false;
       if (this.isPendingEmpty()) for (const resolve of this.idleWaiters.splice(0)) resolve();
+      else this.requestFlush(false); // lazy writes left: the backstop takes them
     }
   }
 

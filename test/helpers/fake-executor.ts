@@ -35,8 +35,9 @@ export class FakeExecutor implements Executor {
     this.submitted.push(work);
     this.running++;
     this.maxRunning = Math.max(this.maxRunning, this.running);
+    // Like the local executor: 'started' in a microtask right after submit, the end later.
+    queueMicrotask(() => this.emit({ type: 'started', key: work.key, isolation: work.isolation, pid: 1, threadId: null, at: Date.now() }));
     setImmediate(async () => {
-      this.emit({ type: 'started', key: work.key, isolation: work.isolation, pid: 1, threadId: null, at: Date.now() });
       const result = await this.script(work);
       if (result.outcome === 'hold') this.held.set(work.key, work);
       else this.finish(work, result);

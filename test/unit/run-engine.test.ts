@@ -134,6 +134,38 @@ describe('RunEngine', () => {
     expect((await store.getRun('d', 'r1'))?.state).toBe('success');
   });
 
+  it("commits a try's start together with its end: one transaction per task of a chain", async () => {
+    const { engine, store, newRun } = await setup({}, (d) => d.chain(...Array.from({ length: 6 }, (_, i) => d.task(`t${i}`, () => 1))), () => ok);
+    let transactions = 0;
+    const write = store.write.bind(store);
+    store.write = (batch) => {
+      transactions++;
+      return write(batch);
+    };
+    const run = await newRun();
+    engine.adopt(run);
+    await engine.whenRunFinished(run);
+    // adopt (run running + t0 queued), then per task: its end + the next one queued; the
+    // run's end rides with the last. A separate queued -> running commit would double this.
+    expect(transactions).toBeLessThanOrEqual(6 + 1);
+    const tis = await store.getTaskInstances('d', 'r1');
+    expect(tis.every((t) => t.state === 'success' && t.startedAt !== null && t.pid === 1)).toBe(true);
+  });
+
+  it("still records a long try's start on its own, within the backstop", async () => {
+    const { engine, executor, store, newRun } = await setup({}, (d) => d.task('long', () => 1), () => ({ outcome: 'hold' }));
+    const run = await newRun();
+    engine.adopt(run);
+    await until(() => executor.heldKeys().length === 1);
+    const deadline = Date.now() + 5000;
+    while ((await store.getTaskInstance({ dagId: 'd', runId: 'r1', taskId: 'long' }))?.state !== 'running') {
+      if (Date.now() > deadline) throw new Error('the running state never reached the database');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    executor.release(executor.heldKeys()[0]!);
+    await engine.whenRunFinished(run);
+  });
+
   it('rejects the run when someone else changes it under the engine', async () => {
     const { engine, executor, store, newRun } = await setup({}, (d) => d.task('a', () => 1), () => ({ outcome: 'hold' }));
     const run = await newRun();
