@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+/**
+ * Before/after of a kiln change, measured side by side: runs the same bench cases against
+ * two built checkouts, alternating A B A B ... (each run its own process), and prints the
+ * median of each headline figure per side with the after/before ratio.
+ *
+ *   git worktree add /tmp/kiln-before <commit> && (cd /tmp/kiln-before && ln -s $PWD/node_modules . ; npm run build)
+ *   node bench/ab.mjs --before /tmp/kiln-before --after . --rounds 3 [--out bench/results/ab-<name>.json]
+ *
+ * Each side runs its own bench/run.mjs (`--quick --only executor-modes,dags-test`), so a
+ * side is measured exactly as its own commit would measure itself.
+ */
+import { execFileSync } from 'node:child_process';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+
+const args = process.argv.slice(2);
+const opt = (name, fallback) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const sides = { before: resolve(opt('before', '')), after: resolve(opt('after', '.')) };
+if (!opt('before')) {
+  console.error('usage: node bench/ab.mjs --before <built kiln checkout> [--after .] [--rounds 3] [--out file.json]');
+  process.exit(2);
+}
+const rounds = Number(opt('rounds', '3'));
+
+/** The figures compared, read from a run's JSON. Higher is better unless `lower`. */
+const FIGURES = [
+  { name: '40x40 noop, thread, TI/s', get: (r) => scenario(r, 'noop-40x40').modes.thread.tiPerSec.median },
+  { name: '40x40 noop, process, TI/s', get: (r) => scenario(r, 'noop-40x40').modes.process.tiPerSec.median },
+  { name: '12-task DAG x40 runs, thread, TI/s', get: (r) => scenario(r, 'noop-12x40').modes.thread.tiPerSec.median },
+  { name: '12-task DAG x40 runs, process, TI/s', get: (r) => scenario(r, 'noop-12x40').modes.process.tiPerSec.median },
+  { name: '12-task DAG one run, thread, wall ms', lower: true, get: (r) => scenario(r, 'noop-12x1').modes.thread.wallMs.median },
+  { name: 'dags test chain, thread, ms/task', lower: true, get: (r) => r.cases['dags-test'].result.byExecutor.thread.warmChainMsPerTask.median },
+  { name: 'dags test chain, process, ms/task', lower: true, get: (r) => r.cases['dags-test'].result.byExecutor.process.warmChainMsPerTask.median },
+];
+const scenario = (r, id) => r.cases['executor-modes'].result.scenarios.find((s) => s.id === id);
+
+const samples = { before: [], after: [] };
+for (let round = 1; round <= rounds; round++) {
+  for (const side of round % 2 === 1 ? ['before', 'after'] : ['after', 'before']) {
+    const out = mkdtempSync(join(tmpdir(), `kiln-ab-${side}-`));
+    process.stderr.write(`round ${round}/${rounds}: ${side} (${sides[side]}), load ${loadavg()[0].toFixed(2)}\n`);
+    execFileSync(process.execPath, ['bench/run.mjs', '--quick', '--only', 'executor-modes,dags-test', '--no-profile', '--out', out], { cwd: sides[side], stdio: ['ignore', 'ignore', 'inherit'] });
+    const file = readdirSync(out).find((f) => f.endsWith('.json'));
+    samples[side].push(JSON.parse(readFileSync(join(out, file), 'utf8')));
+  }
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const rows = FIGURES.map((f) => {
+  const before = median(samples.before.map(f.get));
+  const after = median(samples.after.map(f.get));
+  const gain = f.lower ? before / after : after / before;
+  return { figure: f.name, before, after, betterBy: gain };
+});
+const machine = { cpu: cpus()[0]?.model, cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, loadAverageEnd: loadavg() };
+console.log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, node ${machine.node}; ${rounds} rounds, A B B A ...`);
+console.log('| figure | before | after | after is better by |\n|---|---|---|---|');
+for (const r of rows) console.log(`| ${r.figure} | ${r.before.toFixed(2)} | ${r.after.toFixed(2)} | ${r.betterBy.toFixed(2)}x |`);
+const outFile = opt('out');
+if (outFile) writeFileSync(outFile, JSON.stringify({ kind: 'kiln-ab', sides, rounds, machine, rows }, null, 2) + '\n');
