@@ -20,7 +20,7 @@ import type { RunReply, RunRequest, WarmReply, WarmRequest } from '../../../work
 import { terminateTree } from './kill.js';
 import { appendToLog } from './log-append.js';
 import { startTimeout, withTimeout } from './start-timeout.js';
-import { WorkerGoneError, type MessageSink, type PooledWorker, type WorkerConfig, type WorkerExit, type WorkerState } from './types.js';
+import { recordReply, WorkerGoneError, type MessageSink, type PooledWorker, type WorkerConfig, type WorkerExit, type WorkerState } from './types.js';
 
 /** setTimeout's maximum: tinypool's idle timer for a pool with minThreads 0 must never fire. */
 const NEVER_MS = 2 ** 31 - 1;
@@ -106,11 +106,7 @@ export class ProcessWorker implements PooledWorker {
     return this.pool!.run(req).then(
       (reply: RunReply) => {
         this.sink = null;
-        this.tasksRun++;
-        this.memoryBytes = reply.workerMemoryBytes;
-        if (reply.recycle) this.recycleRequested = true;
-        this.state = 'ready';
-        return reply;
+        return recordReply(this, reply);
       },
       (err: Error) => this.gone(err),
     );

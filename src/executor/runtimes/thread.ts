@@ -17,7 +17,7 @@ import type { SupervisorMessage } from '../../protocol/messages.js';
 import { MAX_TRACKED_CHILD_PIDS, type RunReply, type RunRequest, type WarmReply, type WarmRequest } from '../../../workers/pool-protocol.js';
 import { terminateProcesses } from './kill.js';
 import { startTimeout, withTimeout } from './start-timeout.js';
-import { WorkerGoneError, type MessageSink, type PooledWorker, type WorkerConfig, type WorkerExit, type WorkerState } from './types.js';
+import { recordReply, WorkerGoneError, type MessageSink, type PooledWorker, type WorkerConfig, type WorkerExit, type WorkerState } from './types.js';
 
 /** How long to wait for a dead thread's 'exit' event, which carries its exit code. */
 const EXIT_WAIT_MS = 5000;
@@ -105,11 +105,7 @@ export class ThreadWorker implements PooledWorker {
       (reply: RunReply) => {
         this.drainPort(); // messages sent before the reply are already queued on the port
         this.sink = null;
-        this.tasksRun++;
-        this.memoryBytes = reply.workerMemoryBytes;
-        if (reply.recycle) this.recycleRequested = true;
-        this.state = 'ready';
-        return reply;
+        return recordReply(this, reply);
       },
       (err: Error) => this.gone(err),
     );

@@ -64,6 +64,18 @@ export interface PooledWorker extends TaskHost {
   close(): Promise<void>;
 }
 
+/**
+ * What every pooled worker records when a try's reply comes back: one more try run, the
+ * memory figure the runner measured, whether it asked to be recycled; then it is free.
+ */
+export function recordReply(worker: PooledWorker, reply: RunReply): RunReply {
+  worker.tasksRun++;
+  worker.memoryBytes = reply.workerMemoryBytes;
+  if (reply.recycle) worker.recycleRequested = true;
+  worker.state = 'ready';
+  return reply;
+}
+
 export interface WorkerConfig {
   /** Runner entry, found relative to the compiled module. */
   entry: URL;
