@@ -1,8 +1,8 @@
 import type { KilnConfig } from '../config/load.js';
 import type { SerializedDag, TiState } from '../dag/types.js';
-import { KilnError } from '../errors.js';
-import { initialTaskInstances, RunState } from '../scheduler/run-state.js';
-import type { RunRow, TiRow } from '../store/types.js';
+import { triggerRun } from '../scheduler/run-creation.js';
+import { RunState } from '../scheduler/run-state.js';
+import type { TiRow } from '../store/types.js';
 import { openKilnContext, type KilnContext } from './context.js';
 import { findDag } from './dag-files.js';
 
@@ -55,16 +55,10 @@ export async function runDagTest(config: KilnConfig, fileOrId: string, options: 
   }
 }
 
-export async function createManualRun(ctx: KilnContext, found: { file: string; version: string; dag: SerializedDag }, options: { params?: Record<string, unknown>; runId?: string }): Promise<RunState> {
-  const now = Date.now();
-  const runId = options.runId ?? `manual__${new Date(now).toISOString()}`;
-  const row: RunRow = {
-    dagId: found.dag.dagId, runId, runType: 'manual', logicalDate: now, state: 'queued', params: options.params ?? {},
-    dagVersion: found.version, queuedAt: now, startedAt: null, endedAt: null, claimedBy: ctx.schedulerId,
-  };
-  const tis = initialTaskInstances(found.dag.dagId, runId, found.dag.tasks);
-  if (!(await ctx.store.createRun(row, tis))) throw new KilnError('USAGE', `run '${runId}' of DAG '${found.dag.dagId}' already exists`);
-  return new RunState(row, found.dag, found.file, tis);
+/** Inserts a manual run claimed by this context (the same insert as `kiln dags trigger`). */
+export async function createManualRun(ctx: Pick<KilnContext, 'store' | 'schedulerId'>, found: { file: string; version: string; dag: SerializedDag }, options: { params?: Record<string, unknown>; runId?: string }): Promise<RunState> {
+  const { run, tis } = await triggerRun(ctx.store, { dagId: found.dag.dagId, version: found.version, serialized: found.dag }, { params: options.params, runId: options.runId, claimedBy: ctx.schedulerId });
+  return new RunState(run, found.dag, found.file, tis);
 }
 
 function report(run: RunState, durationMs: number): DagTestReport {

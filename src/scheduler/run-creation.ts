@@ -9,7 +9,7 @@
  * between loses nothing: the next pass finds the run there and only moves the cursor.
  */
 import { KilnError, UsageError } from '../errors.js';
-import type { DagRow, RunRow, Store } from '../store/types.js';
+import type { DagRow, RunRow, Store, TiRow } from '../store/types.js';
 import { initialTaskInstances } from './run-state.js';
 import { dueAt, followingCursor, NO_MORE_RUNS, planRuns, scheduledRunId } from './schedule.js';
 
@@ -29,7 +29,7 @@ export async function createDueRuns(store: Store, dag: DagRow, now: number): Pro
   }
   let cursor = plan.from;
   for (const logicalDate of plan.logicalDates) {
-    const row = newRunRow(dag, scheduledRunId(logicalDate), 'scheduled', logicalDate, {}, now);
+    const row = newRunRow(dag, scheduledRunId(logicalDate), 'scheduled', logicalDate, {}, now, null);
     if (await store.createRun(row, initialTaskInstances(dag.dagId, row.runId, spec.tasks))) created.push(row);
     const next = followingCursor(spec, logicalDate);
     if (!(await store.advanceNextRunAt(dag.dagId, logicalDate, next))) return { created, nextCheckAt: now };
@@ -43,26 +43,32 @@ export interface TriggerOptions {
   /** Default `manual__<ISO time>`; with several runs an explicit id is not allowed. */
   runId?: string;
   now?: number;
+  /**
+   * Insert the run already claimed by this owner (`kiln dags test` drives its own run);
+   * default unclaimed, for whichever scheduler claims it.
+   */
+  claimedBy?: string;
 }
 
 /**
- * Inserts one manual run, queued, for a scheduler to claim. Without an explicit run id, a
+ * Inserts one manual run, queued, with its task instances. Without an explicit run id, a
  * trigger in the same millisecond as another gets the next free millisecond.
  */
-export async function triggerRun(store: Store, dag: DagRow, options: TriggerOptions = {}): Promise<RunRow> {
+export async function triggerRun(store: Store, dag: Pick<DagRow, 'dagId' | 'version' | 'serialized'>, options: TriggerOptions = {}): Promise<{ run: RunRow; tis: TiRow[] }> {
   let at = options.now ?? Date.now();
   for (let attempt = 0; attempt < 1000; attempt++, at++) {
     const runId = options.runId ?? `manual__${new Date(at).toISOString()}`;
-    const row = newRunRow(dag, runId, 'manual', at, options.params ?? {}, at);
-    if (await store.createRun(row, initialTaskInstances(dag.dagId, runId, dag.serialized.tasks))) return row;
+    const run = newRunRow(dag, runId, 'manual', at, options.params ?? {}, at, options.claimedBy ?? null);
+    const tis = initialTaskInstances(dag.dagId, runId, dag.serialized.tasks);
+    if (await store.createRun(run, tis)) return { run, tis };
     if (options.runId !== undefined) throw new UsageError(`run '${runId}' of DAG '${dag.dagId}' already exists`);
   }
   throw new KilnError('STORE', `could not find a free run id for DAG '${dag.dagId}' near ${new Date(at).toISOString()}`);
 }
 
-function newRunRow(dag: { dagId: string; version: string }, runId: string, runType: RunRow['runType'], logicalDate: number, params: Record<string, unknown>, now: number): RunRow {
+function newRunRow(dag: { dagId: string; version: string }, runId: string, runType: RunRow['runType'], logicalDate: number, params: Record<string, unknown>, now: number, claimedBy: string | null): RunRow {
   return {
     dagId: dag.dagId, runId, runType, logicalDate, state: 'queued', params, dagVersion: dag.version,
-    queuedAt: now, startedAt: null, endedAt: null, claimedBy: null,
+    queuedAt: now, startedAt: null, endedAt: null, claimedBy,
   };
 }

@@ -34,7 +34,7 @@ export function registerDagOpsCommands(program: Command, run: Run): void {
           const runs: RunRow[] = [];
           let now = Date.now();
           for (let i = 0; i < count; i++) {
-            const row = await triggerRun(store, dag, { params, runId: opts.runId, now });
+            const { run: row } = await triggerRun(store, dag, { params, runId: opts.runId, now });
             runs.push(row);
             now = row.logicalDate + 1;
           }
