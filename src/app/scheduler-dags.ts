@@ -8,11 +8,9 @@
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { contentVersion } from '../dag/serialize.js';
-import { DagImportError } from '../errors.js';
 import { discoverDagFiles } from '../parsing/discover.js';
 import { DagParser, type ParsedFile } from '../parsing/parser.js';
 import type { DagSource } from '../scheduler/scheduler.js';
-import { scheduleError } from '../scheduler/schedule.js';
 import type { DagRow, Store } from '../store/types.js';
 import type { KilnConfig } from '../config/load.js';
 import { findDag } from './dag-files.js';
@@ -79,7 +77,7 @@ export class DagFolderSync implements DagSource {
     const now = Date.now();
     for (const [i, p] of parsed.entries()) {
       const { mtimeMs, size } = changed[i]!;
-      const error = p.dag ? (this.duplicateOf(p) ?? scheduleError(p.dag.schedule)) : p.error!;
+      const error = p.dag ? this.duplicateOf(p) : p.error!;
       this.seen.set(p.file, { mtimeMs, size, version: p.version, dagId: error === null ? p.dag!.dagId : null });
       if (error !== null) {
         await this.store.setImportError(p.file, error.startsWith(p.file) ? error : `${p.file}: ${error}`, now);
@@ -109,8 +107,6 @@ export async function storedDag(store: Store, config: Pick<KilnConfig, 'dagsFold
   const existing = await store.getDag(dagId);
   if (existing) return existing;
   const found = await findDag(dagId, { cwd: process.cwd(), dagsFolder: config.dagsFolder, parseTimeoutMs: config.parseTimeoutMs });
-  const bad = scheduleError(found.dag.schedule);
-  if (bad !== null) throw new DagImportError(found.file, `${found.file}: ${bad}`);
   await store.upsertDag({ dagId, file: found.file, version: found.version, serialized: found.dag });
   await store.clearImportError(found.file);
   return (await store.getDag(dagId))!;

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { SerializedDag } from '../dag/types.js';
+import { scheduleError } from '../scheduler/schedule.js';
 import type { ParseRequest, ParseResponse } from '../../workers/parse-protocol.js';
 
 export interface ParsedFile {
@@ -45,8 +46,11 @@ export class DagParser {
       };
       const onMessage = (msg: ParseResponse): void => {
         if (msg?.__kiln !== 1 || msg.file !== file) return;
-        if (msg.type === 'parsed') done({ file, version: msg.version, dag: msg.dag });
-        else done({ file, version: msg.version, error: msg.error });
+        if (msg.type === 'parse-error') return done({ file, version: msg.version, error: msg.error });
+        // dag() cannot check a cron string (dag/ takes no libraries): every parse does it here.
+        const badSchedule = scheduleError(msg.dag.schedule);
+        if (badSchedule !== null) done({ file, version: msg.version, error: `${file}: DAG '${msg.dag.dagId}': ${badSchedule}` });
+        else done({ file, version: msg.version, dag: msg.dag });
       };
       const retire = (): void => {
         if (this.worker === worker) this.worker = null;

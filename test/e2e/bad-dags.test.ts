@@ -14,6 +14,7 @@ const EXPECTED: Record<string, RegExp> = {
   'not_a_dag.ts': /not a DAG/,
   'throws_at_import.mjs': /failed at import: cannot reach the config server/,
   'syntax_error.ts': /syntax error at line 3/,
+  'bad_schedule.ts': /DAG 'bad_schedule': schedule 'every tuesday' is not a cron expression/,
 };
 
 describe('bad DAG files never take kiln down', () => {
