@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { runDagTest } from '../../app/dags-test.js';
 import { parseDagFolder } from '../../app/dag-files.js';
-import { createStore } from '../../store/index.js';
+import { withStore } from '../../app/scheduler-ops.js';
 import { configFrom, type GlobalOptions } from '../config-flags.js';
 import { LiveView } from '../live-view.js';
 import { EXIT, formatBytes, formatMs, formatTable, printJson } from '../output.js';
@@ -65,9 +65,7 @@ export function registerDagCommands(program: Command, run: (action: () => Promis
 /** `dags list` also refreshes what the store knows, when a store already exists. */
 async function recordParse(databaseUrl: string, parsed: Awaited<ReturnType<typeof parseDagFolder>>): Promise<void> {
   if (!databaseUrl.startsWith('postgres') && !(await import('node:fs')).existsSync(databaseUrl.replace(/^(sqlite|file):(\/\/)?/, ''))) return;
-  const store = await createStore(databaseUrl);
-  try {
-    await store.migrate();
+  await withStore({ databaseUrl }, async (store) => {
     const now = Date.now();
     for (const p of parsed) {
       if (p.dag && p.version) {
@@ -75,7 +73,5 @@ async function recordParse(databaseUrl: string, parsed: Awaited<ReturnType<typeo
         await store.clearImportError(p.file);
       } else if (p.error) await store.setImportError(p.file, p.error, now);
     }
-  } finally {
-    await store.close();
-  }
+  });
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { createStore } from '../../store/index.js';
+import { withStore } from '../../app/scheduler-ops.js';
 import { configFrom, type GlobalOptions } from '../config-flags.js';
 import { EXIT } from '../output.js';
 
@@ -10,13 +10,9 @@ export function registerDbCommands(program: Command, run: (action: () => Promise
     .action((_opts: unknown, cmd: Command) =>
       run(async () => {
         const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>());
-        const store = await createStore(config.databaseUrl);
-        try {
-          await store.migrate();
-        } finally {
-          await store.close();
-        }
-        process.stdout.write(`migrated ${store.dialect} database\n`);
+        // withStore migrates the database before it hands the store over.
+        const dialect = await withStore(config, async (store) => store.dialect);
+        process.stdout.write(`migrated ${dialect} database\n`);
         return EXIT.ok;
       }),
     );
