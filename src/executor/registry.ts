@@ -24,7 +24,7 @@ const BUILTINS: Readonly<Record<string, URL>> = {
   local: new URL('./builtin/local.js', import.meta.url),
 };
 
-export const BUILTIN_EXECUTORS = Object.keys(BUILTINS);
+const BUILTIN_EXECUTORS = Object.keys(BUILTINS);
 
 export async function resolveExecutor(nameOrPath: string): Promise<ResolvedExecutor> {
   if (typeof nameOrPath !== 'string' || nameOrPath.length === 0) {

@@ -573,7 +573,6 @@ export class RunEngine {
   }
 }
 
-export { isFinished };
 
 function staleError(run: RunState): KilnError {
   return new KilnError('STORE', `run '${run.run.runId}' of DAG '${run.run.dagId}' was changed by another process (cleared, marked or taken over) while this one drove it`);

@@ -51,7 +51,7 @@ export function scheduleError(schedule: string | null): string | null {
 }
 
 /** The first schedule point strictly after `t`. */
-export function pointAfter(schedule: string, t: number): number {
+function pointAfter(schedule: string, t: number): number {
   return CronExpressionParser.parse(cronOf(schedule), { currentDate: t, tz: 'UTC' }).next().getTime();
 }
 

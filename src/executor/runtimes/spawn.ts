@@ -16,7 +16,7 @@ import { appendToLog } from './log-append.js';
 import { WorkerGoneError, workersDir, type MessageSink, type TaskHost } from './types.js';
 
 const STDERR_TAIL_BYTES = 4096;
-export const spawnEntry = new URL('spawn-entry.js', workersDir);
+const spawnEntry = new URL('spawn-entry.js', workersDir);
 
 export interface SpawnConfig {
   env: Record<string, string>;
