@@ -54,7 +54,9 @@ export async function openKilnContext(config: KilnConfig, options: OpenContextOp
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       maxTasksPerWorker: config.maxTasksPerWorker,
       maxWorkerMemoryBytes: config.maxWorkerMemoryBytes,
+      maxTaskMemoryBytes: config.maxTaskMemoryBytes,
       killGraceMs: config.killGraceMs,
+      extra: { workerHeapLimitMb: config.workerHeapLimitMb },
     });
     const engine = new RunEngine({ store, executor, schedulerId, logsFolder: config.logsFolder, defaultIsolation: isolation, ...options.engine });
     late.engine = engine;

@@ -1,11 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, totalmem } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, errorMessage } from '../errors.js';
+import { defaultTaskMemoryBytes, heapLimitMbFor } from './memory.js';
 import { SETTINGS, type KilnConfig } from './schema.js';
 
 export type { KilnConfig } from './schema.js';
+
+/** Config-file spellings without the unit suffix, as the issues and Airflow users write them. */
+const ALIASES: Record<string, keyof KilnConfig> = { drain: 'drainMs', takeoverAfter: 'takeoverAfterMs', retention: 'retentionMs' };
 
 const CONFIG_FILES = ['kiln.config.ts', 'kiln.config.mts', 'kiln.config.js', 'kiln.config.mjs', 'kiln.config.json'];
 
@@ -29,9 +33,10 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<KilnC
   const fromFile = await readConfigFile(cwd, options.configFile);
 
   const raw: Partial<Record<keyof KilnConfig, { value: unknown; source: string }>> = {};
-  for (const [key, value] of Object.entries(fromFile.values)) {
-    if (!(key in SETTINGS)) throw new ConfigError(`${fromFile.file}: unknown setting '${key}' (known: ${Object.keys(SETTINGS).join(', ')})`);
-    if (value !== undefined) raw[key as keyof KilnConfig] = { value, source: `${fromFile.file}: '${key}'` };
+  for (const [fileKey, value] of Object.entries(fromFile.values)) {
+    const key = ALIASES[fileKey] ?? fileKey;
+    if (!(key in SETTINGS)) throw new ConfigError(`${fromFile.file}: unknown setting '${fileKey}' (known: ${Object.keys(SETTINGS).join(', ')})`);
+    if (value !== undefined) raw[key as keyof KilnConfig] = { value, source: `${fromFile.file}: '${fileKey}'` };
   }
   for (const [key, setting] of Object.entries(SETTINGS)) {
     const v = env[setting.env];
@@ -42,11 +47,14 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<KilnC
   }
 
   const homeDir = resolve(cwd, read('homeDir', raw) ?? '.kiln');
+  const parallelism = read('parallelism', raw) ?? Math.max(4, cpus().length * 4);
+  const maxWorkerMemoryBytes = read('maxWorkerMemoryBytes', raw) ?? 1024 * 1024 * 1024;
+  const maxTaskMemoryBytes = read('maxTaskMemoryBytes', raw) ?? defaultTaskMemoryBytes({ totalMemoryBytes: totalmem(), parallelism, maxWorkerMemoryBytes });
   const config: KilnConfig = {
     dagsFolder: resolve(cwd, read('dagsFolder', raw) ?? 'dags'),
     databaseUrl: read('databaseUrl', raw) ?? `sqlite:${join(homeDir, 'kiln.db')}`,
     executor: read('executor', raw) ?? 'process',
-    parallelism: read('parallelism', raw) ?? Math.max(4, cpus().length * 4),
+    parallelism,
     defaultIsolation: read('defaultIsolation', raw) ?? 'process',
     homeDir,
     logsFolder: resolve(cwd, read('logsFolder', raw) ?? join(homeDir, 'logs')),
@@ -57,8 +65,13 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<KilnC
     dagDirListIntervalMs: read('dagDirListIntervalMs', raw) ?? 30_000,
     parseTimeoutMs: read('parseTimeoutMs', raw) ?? 30_000,
     maxTasksPerWorker: read('maxTasksPerWorker', raw) ?? 10_000,
-    maxWorkerMemoryBytes: read('maxWorkerMemoryBytes', raw) ?? 1024 * 1024 * 1024,
+    maxWorkerMemoryBytes,
+    maxTaskMemoryBytes,
+    workerHeapLimitMb: read('workerHeapLimitMb', raw) ?? heapLimitMbFor(maxTaskMemoryBytes),
     killGraceMs: read('killGraceMs', raw) ?? 5_000,
+    drainMs: read('drainMs', raw) ?? 5_000,
+    takeoverAfterMs: read('takeoverAfterMs', raw) ?? 30_000,
+    retentionMs: read('retentionMs', raw) ?? null,
   };
   // A relative SQLite path is relative to the project folder, not to wherever kiln runs later.
   const sqlitePath = /^(sqlite|file):/.test(config.databaseUrl) ? config.databaseUrl.replace(/^(sqlite|file):(\/\/)?/, '') : /^[a-z]+:\/\//i.test(config.databaseUrl) ? null : config.databaseUrl;

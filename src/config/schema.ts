@@ -1,4 +1,5 @@
 import { ISOLATIONS, type Isolation } from '../dag/types.js';
+import { parseBytes } from '../dag/bytes.js';
 import { parseDurationMs } from '../dag/duration.js';
 import { ConfigError } from '../errors.js';
 
@@ -29,8 +30,23 @@ export interface KilnConfig {
   /** Time limit for importing one batch of DAG files. */
   parseTimeoutMs: number;
   maxTasksPerWorker: number;
+  /** Recycle a worker (after its try) whose memory passed this. */
   maxWorkerMemoryBytes: number;
+  /**
+   * Hard memory limit of one try, enforced while it runs: a process tree past it is killed,
+   * a thread is bounded by its heap limit and by kiln's own RSS. Default: derived from
+   * maxWorkerMemoryBytes, the machine's memory and parallelism (see config/memory.ts).
+   */
+  maxTaskMemoryBytes: number;
+  /** V8 heap limit of each worker (MB). Default: maxTaskMemoryBytes in MB. */
+  workerHeapLimitMb: number;
   killGraceMs: number;
+  /** At scheduler shutdown, how long running tries may finish before they are stopped. */
+  drainMs: number;
+  /** A scheduler silent this long is dead; its runs are taken over. */
+  takeoverAfterMs: number;
+  /** The scheduler deletes finished runs older than this (null: keep everything). */
+  retentionMs: number | null;
 }
 
 /** One entry per setting: its environment variable and how to read a raw value. */
@@ -49,6 +65,26 @@ const duration: Reader<number> = (raw, name) => {
   const ms = parseDurationMs(typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw);
   if (ms === undefined || ms <= 0) throw new ConfigError(`${name} must be milliseconds or a duration like '30s', got ${JSON.stringify(raw)}`);
   return ms;
+};
+const bytes: Reader<number> = (raw, name) => {
+  const n = parseBytes(raw);
+  if (n === undefined || n < 1) throw new ConfigError(`${name} must be a number of bytes or a size like '512MiB' or '2GB', got ${JSON.stringify(raw)}`);
+  return n;
+};
+/** A duration where 0 is allowed (drain: stop at once). */
+const durationOrZero: Reader<number> = (raw, name) => {
+  const ms = parseDurationMs(typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw);
+  if (ms === undefined) throw new ConfigError(`${name} must be milliseconds or a duration like '30s', got ${JSON.stringify(raw)}`);
+  return ms;
+};
+/** A duration, or off: null, false, 'off', 'never'. */
+const optionalDuration: Reader<number | null> = (raw, name) => {
+  if (raw === null || raw === false || raw === 'off' || raw === 'never') return null;
+  try {
+    return duration(raw, name);
+  } catch {
+    throw new ConfigError(`${name} must be a duration like '30d' or 'off', got ${JSON.stringify(raw)}`);
+  }
 };
 const isolation: Reader<Isolation> = (raw, name) => {
   if (!(ISOLATIONS as readonly unknown[]).includes(raw)) throw new ConfigError(`${name} must be one of ${ISOLATIONS.join(', ')}, got ${JSON.stringify(raw)}`);
@@ -75,6 +111,11 @@ export const SETTINGS: { [K in keyof KilnConfig]: Setting<K> } = {
   dagDirListIntervalMs: { env: 'KILN_DAG_DIR_LIST_INTERVAL', read: duration },
   parseTimeoutMs: { env: 'KILN_PARSE_TIMEOUT', read: duration },
   maxTasksPerWorker: { env: 'KILN_MAX_TASKS_PER_WORKER', read: positiveInt },
-  maxWorkerMemoryBytes: { env: 'KILN_MAX_WORKER_MEMORY_BYTES', read: positiveInt },
+  maxWorkerMemoryBytes: { env: 'KILN_MAX_WORKER_MEMORY_BYTES', read: bytes },
+  maxTaskMemoryBytes: { env: 'KILN_MAX_TASK_MEMORY_BYTES', read: bytes },
+  workerHeapLimitMb: { env: 'KILN_WORKER_HEAP_LIMIT_MB', read: positiveInt },
   killGraceMs: { env: 'KILN_KILL_GRACE', read: duration },
+  drainMs: { env: 'KILN_DRAIN', read: durationOrZero },
+  takeoverAfterMs: { env: 'KILN_TAKEOVER_AFTER', read: duration },
+  retentionMs: { env: 'KILN_RETENTION', read: optionalDuration },
 };

@@ -59,6 +59,12 @@ export interface ExecutorOptions {
   maxTasksPerWorker?: number;
   /** Recycle a worker whose memory passes this many bytes (heap for threads, RSS for processes). */
   maxWorkerMemoryBytes?: number;
+  /**
+   * Hard memory limit of a try while it runs (a task's own `maxTaskMemoryBytes` overrides
+   * it): a process tree past it is killed, a thread is bounded by its heap limit and by the
+   * growth of the executor's own RSS. Added in the second version of this interface.
+   */
+  maxTaskMemoryBytes?: number;
   /** Time between the AbortSignal and a forced kill at timeout or cancel. */
   killGraceMs?: number;
   /** Extra options for a third-party executor, passed through untouched. */

@@ -17,15 +17,15 @@ export function registerSchedulerCommand(program: Command, run: (action: () => P
     .description('run the scheduler: parse the DAG folder, create scheduled runs, run triggered ones, recover what a dead scheduler left')
     .option('--executor <name>', 'thread | process | spawn | local, or a module path exporting an executor factory')
     .option('--exit-when-idle', 'exit 0 once no queued or running run is left and no scheduled run is due')
-    .option('--drain <duration>', `at shutdown, how long running tasks may finish before they are stopped (default ${DEFAULT_DRAIN_MS / 1000}s)`)
-    .option('--takeover-after <duration>', `a scheduler silent this long is dead and its runs are taken over (default ${DEFAULT_TAKEOVER_AFTER_MS / 1000}s)`)
+    .option('--drain <duration>', `at shutdown, how long running tasks may finish before they are stopped (config drainMs / KILN_DRAIN; default ${DEFAULT_DRAIN_MS / 1000}s)`)
+    .option('--takeover-after <duration>', `a scheduler silent this long is dead and its runs are taken over (config takeoverAfterMs / KILN_TAKEOVER_AFTER; default ${DEFAULT_TAKEOVER_AFTER_MS / 1000}s)`)
     .action((opts: SchedulerFlags, cmd: Command) =>
       run(async () => {
         const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>(), { executor: opts.executor });
         const service = new SchedulerService(config, {
           exitWhenIdle: opts.exitWhenIdle,
-          drainMs: duration('--drain', opts.drain, true),
-          takeoverAfterMs: duration('--takeover-after', opts.takeoverAfter, false),
+          drainMs: duration('--drain', opts.drain, true) ?? config.drainMs,
+          takeoverAfterMs: duration('--takeover-after', opts.takeoverAfter, false) ?? config.takeoverAfterMs,
           // A database that stopped answering must not keep a failed scheduler alive.
           onFatal: () => setTimeout(() => process.exit(1), 30_000).unref(),
         });
