@@ -12,12 +12,14 @@ export type KilnErrorCode =
   | 'TASK_SKIPPED' // ctx.skip() was called; ends the try as skipped
   | 'TASK_TIMEOUT'
   | 'TASK_HEARTBEAT_TIMEOUT'
+  | 'TASK_MEMORY_LIMIT' // the try passed its maxTaskMemoryBytes and was killed
   | 'TASK_CANCELLED'
   | 'WORKER_EXITED' // the worker running the task went away mid-task
   | 'RESULT_NOT_SERIALIZABLE'
   | 'CONFIG_INVALID'
   | 'USAGE'
   | 'STORE'
+  | 'STORE_UNAVAILABLE' // the database did not answer (connection refused, lost, server restarting): retrying later may succeed
   | 'EXECUTOR';
 
 export class KilnError extends Error {

@@ -9,7 +9,19 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 /** Every live descendant of `rootPid` (children, grandchildren, ...), parents before children. */
 export function descendantsOf(rootPid: number): number[] {
-  const children = childrenByParent();
+  return descendantsIn(childrenByParent(), rootPid);
+}
+
+/**
+ * ppid -> child pids of every process, read once: for walking several trees with one read
+ * of /proc (see descendantsIn).
+ */
+export function processTable(): Map<number, number[]> {
+  return childrenByParent();
+}
+
+/** `rootPid`'s descendants in a table read by processTable(), parents before children. */
+export function descendantsIn(children: ReadonlyMap<number, readonly number[]>, rootPid: number): number[] {
   const out: number[] = [];
   const queue = [rootPid];
   while (queue.length > 0) {
@@ -48,6 +60,17 @@ export function startTimeOf(pid: number): string | null {
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
   } catch {
     return null;
+  }
+}
+
+/** Resident set size of one process in bytes (VmRSS), or 0 when it is gone or unreadable. */
+export function rssBytesOf(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+    return match ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0;
   }
 }
 

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, errorMessage } from '../errors.js';
-import { defaultTaskMemoryBytes, heapLimitMbFor } from './memory.js';
+import { DEFAULT_MAX_WORKER_MEMORY_BYTES, defaultTaskMemoryBytes, heapLimitMbFor, machineMemoryBytes } from '../executor/memory-limits.js';
 import { SETTINGS, type KilnConfig } from './schema.js';
 
 export type { KilnConfig } from './schema.js';
@@ -48,8 +48,8 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<KilnC
 
   const homeDir = resolve(cwd, read('homeDir', raw) ?? '.kiln');
   const parallelism = read('parallelism', raw) ?? Math.max(4, cpus().length * 4);
-  const maxWorkerMemoryBytes = read('maxWorkerMemoryBytes', raw) ?? 1024 * 1024 * 1024;
-  const maxTaskMemoryBytes = read('maxTaskMemoryBytes', raw) ?? defaultTaskMemoryBytes({ totalMemoryBytes: totalmem(), parallelism, maxWorkerMemoryBytes });
+  const maxWorkerMemoryBytes = read('maxWorkerMemoryBytes', raw) ?? DEFAULT_MAX_WORKER_MEMORY_BYTES;
+  const maxTaskMemoryBytes = read('maxTaskMemoryBytes', raw) ?? defaultTaskMemoryBytes({ totalMemoryBytes: machineMemoryBytes(), parallelism, maxWorkerMemoryBytes });
   const config: KilnConfig = {
     dagsFolder: resolve(cwd, read('dagsFolder', raw) ?? 'dags'),
     databaseUrl: read('databaseUrl', raw) ?? `sqlite:${join(homeDir, 'kiln.db')}`,

@@ -1,4 +1,5 @@
 import { DagValidationError } from '../errors.js';
+import { parseBytes } from './bytes.js';
 import { parseDurationMs } from './duration.js';
 import { validateGraph } from './graph.js';
 import {
@@ -15,13 +16,15 @@ import {
   type TaskOptions,
 } from './types.js';
 
+/** Below this a Node isolate cannot do anything useful: a smaller limit is a mistake. */
+const MIN_TASK_MEMORY_BYTES = 16 * 1024 * 1024;
 const ID_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$/;
 const DAG_OPTION_KEYS = new Set([
   'id', 'schedule', 'startDate', 'catchup', 'maxActiveRuns', 'maxActiveTasks', 'params', 'defaults', 'tags', 'description',
 ]);
 const TASK_OPTION_KEYS = new Set([
   'upstream', 'triggerRule', 'retries', 'retryDelay', 'retryExponentialBackoff', 'maxRetryDelay', 'timeout',
-  'heartbeatTimeout', 'isolation', 'pool', 'poolSlots', 'priorityWeight', 'env',
+  'heartbeatTimeout', 'isolation', 'pool', 'poolSlots', 'priorityWeight', 'env', 'maxTaskMemoryBytes',
 ]);
 
 export interface DagBuilder {
@@ -125,6 +128,7 @@ const BASE_DEFAULTS: Omit<ResolvedTaskOptions, 'upstream'> = {
   poolSlots: 1,
   priorityWeight: 1,
   env: [],
+  maxTaskMemoryBytes: null,
 };
 
 /** Validates the options given and fills the rest from kiln's base defaults. */
@@ -177,6 +181,11 @@ function resolveTaskOptions(o: TaskOptions | TaskDefaults, fail: Fail): Resolved
     if (!(Array.isArray(o.env) && o.env.every((e) => typeof e === 'string' && e.length > 0))) fail('env', 'must be an array of environment variable names');
     r.env = [...o.env];
   }
+  if (o.maxTaskMemoryBytes !== undefined) {
+    const n = parseBytes(o.maxTaskMemoryBytes);
+    if (n === undefined || n < MIN_TASK_MEMORY_BYTES) fail('maxTaskMemoryBytes', `must be a number of bytes or a size like '512MiB' or '2GB', at least 16 MiB; got ${show(o.maxTaskMemoryBytes)}`);
+    r.maxTaskMemoryBytes = n;
+  }
   return r;
 }
 
@@ -185,7 +194,7 @@ function pickDefined(resolved: ResolvedTaskOptions, given: TaskOptions): Partial
   const map: Record<string, keyof ResolvedTaskOptions> = {
     triggerRule: 'triggerRule', retries: 'retries', retryDelay: 'retryDelayMs', retryExponentialBackoff: 'retryExponentialBackoff',
     maxRetryDelay: 'maxRetryDelayMs', timeout: 'timeoutMs', heartbeatTimeout: 'heartbeatTimeoutMs', isolation: 'isolation',
-    pool: 'pool', poolSlots: 'poolSlots', priorityWeight: 'priorityWeight', env: 'env',
+    pool: 'pool', poolSlots: 'poolSlots', priorityWeight: 'priorityWeight', env: 'env', maxTaskMemoryBytes: 'maxTaskMemoryBytes',
   };
   const out: Partial<Record<keyof ResolvedTaskOptions, unknown>> = {};
   for (const [option, field] of Object.entries(map)) if ((given as Record<string, unknown>)[option] !== undefined) out[field] = resolved[field];

@@ -56,6 +56,8 @@ export interface TaskOptions {
   priorityWeight?: number;
   /** Environment variables a spawned/forked task may see from kiln's own environment. */
   env?: string[];
+  /** Hard memory limit of one try (bytes, or a size like '512MiB'); default: the config's. */
+  maxTaskMemoryBytes?: number | string;
 }
 
 export type TaskDefaults = Omit<TaskOptions, 'upstream'>;
@@ -120,6 +122,8 @@ export interface ResolvedTaskOptions {
   poolSlots: number;
   priorityWeight: number;
   env: string[];
+  /** null: the executor's default (config maxTaskMemoryBytes). */
+  maxTaskMemoryBytes: number | null;
 }
 
 export interface TaskDefinition extends ResolvedTaskOptions {

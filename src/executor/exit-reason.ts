@@ -2,9 +2,8 @@
  * Turns how a worker went away (exit code, signal, runtime error, last words on stderr,
  * last sampled memory) into the sentence a user reads on the failed task.
  */
-import { readFileSync } from 'node:fs';
-import { totalmem } from 'node:os';
 import type { Isolation } from '../dag/types.js';
+import { machineMemoryBytes } from './memory-limits.js';
 import type { WorkerExit } from './runtimes/types.js';
 
 export interface ExitHints {
@@ -33,7 +32,7 @@ export function explainExit(isolation: Isolation, exit: WorkerExit, hints: ExitH
   switch (exit.signal) {
     case 'SIGKILL': {
       const rss = hints.lastRssBytes;
-      const limit = memoryLimitBytes();
+      const limit = machineMemoryBytes();
       const high = rss !== null && (rss >= limit * 0.5 || (hints.maxWorkerMemoryBytes !== null && rss > hints.maxWorkerMemoryBytes));
       const seen = rss === null ? 'no memory sample was taken' : `its last sampled RSS was ${mb(rss)} of ${mb(limit)} available`;
       return high
@@ -62,24 +61,6 @@ export function explainExit(isolation: Isolation, exit: WorkerExit, hints: ExitH
     return `${who} exited with code ${exit.exitCode} while the task was running${hint}`;
   }
   return `${who} went away while the task was running${exit.cause ? `: ${exit.cause.message}` : ''}`;
-}
-
-/** The memory this machine or container gives kiln: the cgroup limit if there is one. */
-let cachedLimit: number | null = null;
-function memoryLimitBytes(): number {
-  if (cachedLimit !== null) return cachedLimit;
-  let limit = totalmem();
-  for (const file of ['/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes']) {
-    try {
-      const value = Number(readFileSync(file, 'utf8').trim());
-      if (Number.isFinite(value) && value > 0 && value < limit) limit = value;
-      break;
-    } catch {
-      // not this cgroup version
-    }
-  }
-  cachedLimit = limit;
-  return limit;
 }
 
 function mb(bytes: number): string {

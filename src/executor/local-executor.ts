@@ -33,6 +33,8 @@ import { WorkerGoneError, workersDir, type PooledWorker, type TaskHost, type Wor
 import { TaskRun, failed, killedHow, noteInTaskLog, type Finish, type StopReason, type TaskRunOwner } from './task-run.js';
 import type { Executor, ExecutorEvent } from './types.js';
 import { UsageSampler } from './usage-sampler.js';
+import { heapLimitMbFor } from './memory-limits.js';
+import { ThreadMemoryGuard } from './thread-memory-guard.js';
 
 export type { LocalExecutorOptions } from './options.js';
 
@@ -41,6 +43,8 @@ type PooledIsolation = Exclude<Isolation, 'spawn'>;
 const MAX_START_FAILURES = 3;
 /** After stop() kills, how long to wait beyond killGraceMs for the exits before giving up on them. */
 const STOP_BACKSTOP_MS = 10_000;
+/** How often kiln's RSS is weighed against the memory limits of running thread tries. */
+const THREAD_GUARD_INTERVAL_MS = 100;
 
 /** Creates the built-in executor; `options.defaultIsolation` names the pool start() pre-warms. */
 export function createLocalExecutor(options: LocalExecutorOptions): Executor {
@@ -52,6 +56,7 @@ class LocalExecutor implements Executor, TaskRunOwner {
   private readonly tasks = new Map<string, TaskRun>();
   private readonly pools = new Map<PooledIsolation, WorkerPool>();
   private readonly sampler: UsageSampler;
+  private readonly threadGuard: ThreadMemoryGuard;
   /** Environment of pooled workers: kiln's minus protected variables, taken once. */
   private readonly workerEnv = baseChildEnv();
   private running = 0;
@@ -62,6 +67,12 @@ class LocalExecutor implements Executor, TaskRunOwner {
 
   constructor(private readonly s: LocalSettings) {
     this.sampler = new UsageSampler(s.usageSampleIntervalMs);
+    this.threadGuard = new ThreadMemoryGuard(THREAD_GUARD_INTERVAL_MS, (task, growthBytes) => this.stopTask(task, {
+      code: 'TASK_MEMORY_LIMIT',
+      message: `memory limit: this thread task and the processes it started grew kiln's memory by ${mib(growthBytes)}, past its maxTaskMemoryBytes ${mib(task.memoryLimitBytes)} `
+        + `(memory outside the JavaScript heap, such as Buffers; the heap itself is capped at ${this.s.workerHeapLimitMb} MB)`,
+      noRetry: false,
+    }, 0));
   }
 
   async start(): Promise<void> {
@@ -87,7 +98,7 @@ class LocalExecutor implements Executor, TaskRunOwner {
     if (this.tasks.has(work.key)) throw new KilnError('EXECUTOR', `task ${work.key} is already running in this executor`);
     const isolation = work.isolation ?? this.s.defaultIsolation;
     if (!ISOLATIONS.includes(isolation)) throw new KilnError('EXECUTOR', `task ${work.key}: unknown isolation '${String(isolation)}'`);
-    const task = new TaskRun(work, isolation, this);
+    const task = new TaskRun(work, isolation, this, work.maxTaskMemoryBytes ?? this.s.maxTaskMemoryBytes);
     this.tasks.set(work.key, task);
     this.running++;
     this.ensureHeartbeats();
@@ -115,6 +126,18 @@ class LocalExecutor implements Executor, TaskRunOwner {
     this.begin(task, worker, worker.run(req, (msg) => this.onRunnerMessage(task, msg)));
   }
 
+  /** @internal a new RSS sample of a process or spawned try: kill it past its memory limit */
+  sampled(task: TaskRun): void {
+    const rss = task.lastRssBytes;
+    if (rss === null || rss <= task.memoryLimitBytes || task.finished || task.stopReason !== null) return;
+    const who = task.isolation === 'spawn' ? 'the task process' : 'the worker process';
+    this.stopTask(task, {
+      code: 'TASK_MEMORY_LIMIT',
+      message: `memory limit: ${who} and its children used ${mib(rss)} (RSS), past the task's maxTaskMemoryBytes ${mib(task.memoryLimitBytes)}`,
+      noRetry: false,
+    }, 0);
+  }
+
   /** @internal the pool cannot start workers */
   failUnstarted(task: TaskRun, err: Error): void {
     this.finish(task, failed({ code: 'EXECUTOR', message: `could not start a ${task.isolation} worker for the task: ${errorMessage(err)}` }));
@@ -124,7 +147,9 @@ class LocalExecutor implements Executor, TaskRunOwner {
     const env = { ...baseChildEnv(), ...grantedEnv(task.work.env) };
     let spawned: SpawnedTask;
     try {
-      spawned = new SpawnedTask(task.work, { env, heapLimitMb: this.s.workerHeapLimitMb, killGraceMs: this.s.killGraceMs }, (msg) => this.onRunnerMessage(task, msg));
+      // A spawned process is the task's alone: its heap follows the task's own memory limit.
+      const heapLimitMb = task.work.maxTaskMemoryBytes == null ? this.s.workerHeapLimitMb : heapLimitMbFor(task.work.maxTaskMemoryBytes);
+      spawned = new SpawnedTask(task.work, { env, heapLimitMb, killGraceMs: this.s.killGraceMs }, (msg) => this.onRunnerMessage(task, msg));
     } catch (err) {
       queueMicrotask(() => this.finish(task, failed({ code: 'EXECUTOR', message: `could not spawn the task process: ${errorMessage(err)}` })));
       return;
@@ -145,6 +170,7 @@ class LocalExecutor implements Executor, TaskRunOwner {
     // sent only for tries with a heartbeatTimeout): booting a spawned runner or importing the
     // DAG is not the task's silence. A runner that never gets there meets `timeout` instead.
     if (host.samplePid !== null) this.sampler.add(task);
+    if (host instanceof ThreadWorker) this.threadGuard.add({ task, busyShare: () => host.busyShare(), childRssBytes: () => host.childRssBytes() });
     done.then((reply) => this.onReply(task, reply), (err: unknown) => this.onGone(task, err));
   }
 
@@ -285,6 +311,7 @@ class LocalExecutor implements Executor, TaskRunOwner {
     clearTimer(task.heartbeatTimer);
     clearTimer(task.graceTimer);
     this.sampler.remove(task);
+    if (task.isolation === 'thread') this.threadGuard.remove(task);
     this.tasks.delete(task.work.key);
     this.running--;
     const durationMs = task.host === null ? 0 : Math.round((performance.now() - task.startedAt) * 1000) / 1000;
@@ -373,6 +400,7 @@ class LocalExecutor implements Executor, TaskRunOwner {
     }
     clearTimer(this.heartbeatTimer);
     this.sampler.stop();
+    this.threadGuard.stop();
     await Promise.all([...this.pools.values()].map((pool) => pool.close()));
   }
 }
@@ -384,4 +412,8 @@ function clearTimer(timer: NodeJS.Timeout | null): void {
 function raceTimeout(promise: Promise<void>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() => clearTimeout(timer));
+}
+
+function mib(bytes: number): string {
+  return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(2)} GiB` : `${Math.round(bytes / 2 ** 20)} MiB`;
 }

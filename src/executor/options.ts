@@ -3,12 +3,15 @@
  * with defaults, so the supervisor only ever sees complete settings.
  */
 import { ISOLATIONS, type Isolation } from '../dag/types.js';
+import { DEFAULT_MAX_WORKER_MEMORY_BYTES, defaultTaskMemoryBytes, heapLimitMbFor, machineMemoryBytes } from './memory-limits.js';
 import type { ExecutorOptions, TaskApi } from './types.js';
 
 export interface LocalExecutorOptions extends ExecutorOptions {
   /**
    * V8 heap limit of each worker, in MB: resourceLimits.maxOldGenerationSizeMb for threads,
-   * --max-old-space-size for processes and spawned tasks. Default: node's own.
+   * --max-old-space-size for processes (a spawned task's follows its own memory limit).
+   * Default: derived from maxTaskMemoryBytes (never node's own: a thread that reaches the
+   * process-wide limit aborts all of kiln).
    */
   workerHeapLimitMb?: number;
   /** A worker that has loaded more superseded DAG versions than this is recycled. Default 20. */
@@ -33,8 +36,10 @@ export interface LocalSettings {
   heartbeatIntervalMs: number;
   maxTasksPerWorker: number | null;
   maxWorkerMemoryBytes: number | null;
+  /** Default hard memory limit of a try (a task's own option overrides it). */
+  maxTaskMemoryBytes: number;
   killGraceMs: number;
-  workerHeapLimitMb: number | null;
+  workerHeapLimitMb: number;
   maxDagVersionsPerWorker: number;
   usageSampleIntervalMs: number;
   respawnDelayMs: number;
@@ -74,6 +79,12 @@ export function settingsFrom(options: LocalExecutorOptions): LocalSettings {
   if (typeof options.logDir !== 'string' || options.logDir.length === 0) throw new TypeError(`executor option 'logDir' must be a folder path, got ${show(options.logDir)}`);
 
   const respawnDelayMs = req('respawnDelayMs', local('respawnDelayMs'), 0, 100);
+  const maxWorkerMemoryBytes = int('maxWorkerMemoryBytes', options.maxWorkerMemoryBytes, 1, null);
+  const maxTaskMemoryBytes = req('maxTaskMemoryBytes', options.maxTaskMemoryBytes, 1, defaultTaskMemoryBytes({
+    totalMemoryBytes: machineMemoryBytes(),
+    parallelism: options.parallelism,
+    maxWorkerMemoryBytes: maxWorkerMemoryBytes ?? DEFAULT_MAX_WORKER_MEMORY_BYTES,
+  }));
   return {
     parallelism: options.parallelism,
     defaultIsolation: options.defaultIsolation,
@@ -83,9 +94,10 @@ export function settingsFrom(options: LocalExecutorOptions): LocalSettings {
     logDir: options.logDir,
     heartbeatIntervalMs: req('heartbeatIntervalMs', options.heartbeatIntervalMs, 1, 5000),
     maxTasksPerWorker: int('maxTasksPerWorker', options.maxTasksPerWorker, 1, null),
-    maxWorkerMemoryBytes: int('maxWorkerMemoryBytes', options.maxWorkerMemoryBytes, 1, null),
+    maxWorkerMemoryBytes,
+    maxTaskMemoryBytes,
     killGraceMs: req('killGraceMs', options.killGraceMs, 0, 2000),
-    workerHeapLimitMb: int('workerHeapLimitMb', local('workerHeapLimitMb'), 16, null),
+    workerHeapLimitMb: req('workerHeapLimitMb', local('workerHeapLimitMb'), 16, heapLimitMbFor(maxTaskMemoryBytes)),
     maxDagVersionsPerWorker: req('maxDagVersionsPerWorker', local('maxDagVersionsPerWorker'), 1, 20),
     usageSampleIntervalMs: req('usageSampleIntervalMs', local('usageSampleIntervalMs'), 10, 1000),
     respawnDelayMs,

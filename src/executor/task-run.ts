@@ -31,6 +31,8 @@ export interface Finish {
 export interface TaskRunOwner {
   runOnWorker(task: TaskRun, worker: PooledWorker): void;
   failUnstarted(task: TaskRun, err: Error): void;
+  /** A new RSS sample of the try's process tree: the owner enforces the memory limit. */
+  sampled(task: TaskRun): void;
 }
 
 /** The supervisor's record of one submitted try. */
@@ -46,11 +48,15 @@ export class TaskRun implements Sampled, Waiter {
   peakRssBytes: number | null = null;
   lastRssBytes: number | null = null;
   sampledCpuMs: number | null = null;
+  /** Threads: kiln's own RSS when the try began (its growth is what the thread guard weighs). */
+  rssAtStartBytes = 0;
 
   constructor(
     readonly work: TaskWork,
     readonly isolation: Isolation,
     private readonly owner: TaskRunOwner,
+    /** Hard memory limit of this try (the task's own, or the executor's default). */
+    readonly memoryLimitBytes: number,
   ) {}
 
   get samplePid(): number | null {
@@ -62,6 +68,7 @@ export class TaskRun implements Sampled, Waiter {
     this.peakRssBytes = Math.max(this.peakRssBytes ?? 0, rssBytes);
     this.sampledCpuMs = cpuMs;
     if (this.worker !== null) this.worker.memoryBytes = rssBytes;
+    this.owner.sampled(this);
   }
 
   give(worker: PooledWorker): void {

@@ -3,14 +3,20 @@
  * pidusage, on one timer for all of them, only while there are any. A try that ends within
  * the first interval costs no sample: its end figures come from the runner itself
  * (getrusage in the child, see workers/runner-core.ts). The samples catch what the end
- * figure cannot: a peak in the middle, and the last size of a process that got killed.
+ * figure cannot: a peak in the middle, the last size of a process that got killed, and a
+ * process tree growing past its memory limit while it runs.
+ *
+ * The RSS of a sample is the whole tree's: the runner plus every process it started (one
+ * read of /proc per tick serves all targets), so a task cannot dodge its memory limit by
+ * doing the work in a child process. CPU time is the runner's own.
  */
 import pidusage from 'pidusage';
+import { descendantsIn, processTable, rssBytesOf } from '../../workers/process-tree.js';
 
 export interface Sampled {
   readonly samplePid: number | null;
-  /** rssBytes: resident set size now; cpuMs: CPU time (user + system) of the process so far. */
-  recordSample(rssBytes: number, cpuMs: number): void;
+  /** treeRssBytes: resident set size of the process and its descendants now; cpuMs: CPU time (user + system) of the process so far. */
+  recordSample(treeRssBytes: number, cpuMs: number): void;
 }
 
 export class UsageSampler {
@@ -48,12 +54,15 @@ export class UsageSampler {
     if (this.sampling) return; // a slow /proc read must not pile up samples
     this.sampling = true;
     try {
+      const table = processTable();
       await Promise.all([...this.targets].map(async (target) => {
         const pid = target.samplePid;
         if (pid === null) return;
         try {
           const stat = await pidusage(pid);
-          if (this.targets.has(target)) target.recordSample(stat.memory, stat.ctime);
+          let treeRss = stat.memory;
+          for (const child of descendantsIn(table, pid)) treeRss += rssBytesOf(child);
+          if (this.targets.has(target)) target.recordSample(treeRss, stat.ctime);
         } catch {
           // gone between the list and the read
         }

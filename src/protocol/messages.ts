@@ -27,6 +27,11 @@ export interface TaskWork {
   env: string[];
   /** Per-try log file (stdout, stderr and ctx.log), or null to not capture. */
   logFile: string | null;
+  /**
+   * Hard memory limit of this try in bytes, or null for the executor's default. Optional:
+   * work built for an older executor has none.
+   */
+  maxTaskMemoryBytes?: number | null;
 }
 
 export interface SerializedError {

@@ -13,12 +13,19 @@ export function taskWork(run: Pick<RunState, 'run' | 'dag' | 'dagFile' | 'tasks'
     tryNumber: ti.tryNumber, maxTries: ti.maxTries, dagFile: run.dagFile, dagVersion: run.run.dagVersion,
     params: { ...run.dag.params, ...run.run.params }, isolation,
     timeoutMs: task.timeoutMs, heartbeatTimeoutMs: task.heartbeatTimeoutMs, env: task.env, logFile,
+    // ?? null: a DAG version serialized before this option existed has no such field.
+    maxTaskMemoryBytes: task.maxTaskMemoryBytes ?? null,
   };
 }
 
 /** Where a try's log goes: `<logsFolder>/<dag>/<run>/<task>/<try>.log`, each segment made file-name safe. */
 export function taskLogFile(logsFolder: string, dagId: string, runId: string, taskId: string, tryNumber: number): string {
-  return join(logsFolder, safe(dagId), safe(runId), safe(taskId), `${tryNumber}.log`);
+  return join(runLogFolder(logsFolder, dagId, runId), safe(taskId), `${tryNumber}.log`);
+}
+
+/** The folder holding every log of one run: `<logsFolder>/<dag>/<run>`. */
+export function runLogFolder(logsFolder: string, dagId: string, runId: string): string {
+  return join(logsFolder, safe(dagId), safe(runId));
 }
 
 function safe(segment: string): string {

@@ -23,6 +23,7 @@ export function serializedDag(dagId: string, taskIds: string[] = ['a', 'b']): Se
       maxRetryDelayMs: null,
       timeoutMs: null,
       heartbeatTimeoutMs: null,
+      maxTaskMemoryBytes: null,
       isolation: null,
       pool: 'default_pool',
       poolSlots: 1,

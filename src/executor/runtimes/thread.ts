@@ -11,10 +11,12 @@
  * for a single-thread pool.
  */
 import { fileURLToPath } from 'node:url';
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { SupervisorMessage } from '../../protocol/messages.js';
 import { MAX_TRACKED_CHILD_PIDS, type RunReply, type RunRequest, type WarmReply, type WarmRequest } from '../../../workers/pool-protocol.js';
+import { descendantsIn, isAlive, processTable, rssBytesOf } from '../../../workers/process-tree.js';
 import { terminateProcesses } from './kill.js';
 import { startTimeout, withTimeout } from './start-timeout.js';
 import { recordReply, WorkerGoneError, type MessageSink, type PooledWorker, type WorkerConfig, type WorkerExit, type WorkerState } from './types.js';
@@ -38,6 +40,7 @@ export class ThreadWorker implements PooledWorker {
   private sink: MessageSink | null = null;
   private lastError: Error | undefined;
   private exited: Promise<WorkerExit> = new Promise(() => {});
+  private eluMark: EventLoopUtilization | undefined;
   /** Pids of processes the running try started; slot 0 is the count (see thread-entry.ts). */
   private readonly childPids = new Int32Array(new SharedArrayBuffer(4 * (MAX_TRACKED_CHILD_PIDS + 1)));
 
@@ -111,6 +114,19 @@ export class ThreadWorker implements PooledWorker {
     );
   }
 
+  /**
+   * Share of wall time the thread's event loop was busy since the last call (0..1). Read
+   * from this side, so a thread stuck in a synchronous loop still reads as busy.
+   */
+  busyShare(): number {
+    const worker = this.pool?.threads[0] as Worker | undefined;
+    if (worker === undefined) return 0;
+    const now = worker.performance.eventLoopUtilization();
+    const share = this.eluMark === undefined ? now.utilization : worker.performance.eventLoopUtilization(now, this.eluMark).utilization;
+    this.eluMark = now;
+    return Number.isFinite(share) ? share : 0;
+  }
+
   send(msg: SupervisorMessage): void {
     if (this.state === 'busy') this.port?.postMessage(msg);
   }
@@ -122,10 +138,29 @@ export class ThreadWorker implements PooledWorker {
     void this.pool?.destroy(); // Worker.terminate(): stops even `while (true) {}`
   }
 
-  reapStrays(): void {
+  /** RSS of the processes the running try started, and of their descendants. */
+  childRssBytes(): number {
+    const pids = this.trackedChildPids();
+    if (pids.length === 0) return 0;
+    const table = processTable();
+    let total = 0;
+    for (const pid of pids) {
+      if (!isAlive(pid)) continue;
+      total += rssBytesOf(pid);
+      for (const child of descendantsIn(table, pid)) total += rssBytesOf(child);
+    }
+    return total;
+  }
+
+  private trackedChildPids(): number[] {
     const count = Math.min(Atomics.load(this.childPids, 0), MAX_TRACKED_CHILD_PIDS);
     const pids: number[] = [];
     for (let i = 1; i <= count; i++) pids.push(Atomics.load(this.childPids, i));
+    return pids;
+  }
+
+  reapStrays(): void {
+    const pids = this.trackedChildPids();
     // The thread's children are kiln's own; their descendants are found from them.
     terminateProcesses(pids, this.config.killGraceMs);
   }

@@ -1,0 +1,69 @@
+/**
+ * Off-heap memory of thread tries. A worker thread's V8 heap is capped by resourceLimits,
+ * but Buffers and other ArrayBuffers live outside the heap and count against nothing: a
+ * thread filling Buffers grows kiln's own RSS until the machine runs out. Node cannot tell
+ * which thread owns what memory (no per-thread RSS, and a thread stuck in a synchronous loop
+ * cannot report anything), so the guard watches kiln's RSS from the main thread:
+ *
+ *   every tick, for each busy thread try: growth = kiln's RSS now - kiln's RSS when it began
+ *                                                  + the RSS of the processes the try started
+ *   a try whose growth passed its memory limit is a candidate; one is stopped per tick, the
+ *   one whose thread was busiest since the last tick (event-loop utilization: the thread
+ *   allocating is running, one that waits on I/O is not), oldest first on a tie
+ *
+ * After a stop the terminated thread's memory is returned before the next tick weighs again.
+ * One timer, only while thread tries run; process.memoryUsage.rss() is a cheap read.
+ */
+import type { TaskRun } from './task-run.js';
+
+export interface GuardedThreadTry {
+  readonly task: TaskRun;
+  /** Share of wall time the thread's event loop was busy since the last call (0..1). */
+  busyShare(): number;
+  /** RSS of the processes (and their descendants) the try started: kiln's children, not in kiln's RSS. */
+  childRssBytes(): number;
+}
+
+/** Weighs the thread tries of one executor; see above. */
+export class ThreadMemoryGuard {
+  private readonly tries = new Set<GuardedThreadTry>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly onOverLimit: (task: TaskRun, growthBytes: number) => void,
+    private readonly rssBytes: () => number = () => process.memoryUsage.rss(),
+  ) {}
+
+  add(entry: GuardedThreadTry): void {
+    entry.task.rssAtStartBytes = this.rssBytes();
+    this.tries.add(entry);
+    if (this.timer === null) {
+      this.timer = setInterval(() => this.check(), this.intervalMs);
+      this.timer.unref();
+    }
+  }
+
+  remove(task: TaskRun): void {
+    for (const entry of this.tries) if (entry.task === task) this.tries.delete(entry);
+    if (this.tries.size === 0) this.stop();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** @internal one tick; public for tests */
+  check(): void {
+    const rss = this.rssBytes();
+    let victim: { entry: GuardedThreadTry; busy: number; growth: number } | null = null;
+    for (const entry of this.tries) {
+      const busy = entry.busyShare(); // read for every try, so each share covers one tick
+      const growth = rss - entry.task.rssAtStartBytes + entry.childRssBytes();
+      if (entry.task.finished || entry.task.stopReason !== null || growth <= entry.task.memoryLimitBytes) continue;
+      if (victim === null || busy > victim.busy || (busy === victim.busy && entry.task.startedAt < victim.entry.task.startedAt)) victim = { entry, busy, growth };
+    }
+    if (victim !== null) this.onOverLimit(victim.entry.task, victim.growth);
+  }
+}
