@@ -10,12 +10,13 @@
 import { threadId } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
-import type { Dag, TaskContext, TaskLogger } from '../src/dag/types.js';
+import type { Dag, TaskContext, TaskDefinition, TaskLogger } from '../src/dag/types.js';
 import { KilnError, TaskFailedNoRetry, TaskSkipped } from '../src/errors.js';
 import { deserializeError, findUnserializable, serializeError } from '../src/protocol/errors.js';
 import type { LogLevel, ResourceUsage, RunnerMessage, SupervisorMessage, TaskResult, TaskWork } from '../src/protocol/messages.js';
 import { importDagFile } from './load-dag.js';
 import type { RunReply } from './pool-protocol.js';
+import { noRetryReason } from './retry-policy.js';
 import { TaskLog, captureStdio, formatArgs, formatLogLine, writeRealStderr } from './task-log.js';
 
 /**
@@ -100,7 +101,7 @@ export class Runner {
     if (def === undefined) {
       return { outcome: 'failed', noRetry: true, error: { name: 'KilnError', code: 'TASK_NOT_FOUND', message: `DAG '${work.dagId}' (${work.dagFile}) has no task '${work.taskId}'` } };
     }
-    const t = new Try(work, this);
+    const t = new Try(work, this, def);
     const restoreEnv = env ? applyEnv(env) : null;
     // logFile null means "do not capture": the try's output goes where the runner's goes.
     const restoreStdio = this.options.captureOutput === false || work.logFile === null ? null : captureStdio(t.log);
@@ -196,6 +197,7 @@ class Try {
   constructor(
     readonly work: TaskWork,
     private readonly runner: Runner,
+    private readonly def: TaskDefinition,
   ) {
     this.log = new TaskLog(work.logFile);
     this.done = new Promise<TaskResult>((resolve) => (this.resolve = resolve));
@@ -237,7 +239,16 @@ class Try {
   }
 
   fail(err: unknown): void {
-    if (!this.settled) this.settle(failure(err));
+    if (this.settled) return;
+    const result = failure(err);
+    if (result.outcome === 'failed' && result.noRetry !== true && result.error) {
+      const why = noRetryReason(this.def, err, (message) => this.logLine('warn', [message]));
+      if (why !== null) {
+        result.noRetry = true;
+        result.error.message += ` (not retried: ${why})`;
+      }
+    }
+    this.settle(result);
   }
 
   settle(result: TaskResult): void {

@@ -13,6 +13,7 @@ import {
   type TaskDefinition,
   type TaskFn,
   type TaskHandle,
+  type TaskHooks,
   type TaskOptions,
 } from './types.js';
 
@@ -24,7 +25,7 @@ const DAG_OPTION_KEYS = new Set([
 ]);
 const TASK_OPTION_KEYS = new Set([
   'upstream', 'triggerRule', 'retries', 'retryDelay', 'retryExponentialBackoff', 'maxRetryDelay', 'timeout',
-  'heartbeatTimeout', 'isolation', 'pool', 'poolSlots', 'priorityWeight', 'env', 'maxTaskMemoryBytes',
+  'heartbeatTimeout', 'isolation', 'pool', 'poolSlots', 'priorityWeight', 'env', 'maxTaskMemoryBytes', 'retryOn', 'noRetryOn',
 ]);
 
 export interface DagBuilder {
@@ -54,6 +55,7 @@ export function dag(options: DagOptions, build: (d: DagBuilder) => void): Dag {
 
   const defaults = options.defaults ?? {};
   const defaultsResolved = resolveTaskOptions(defaults, (option, message) => fail(`defaults.${option}`, message));
+  const defaultHooks = resolveHooks(defaults, (option, message) => fail(`defaults.${option}`, message));
   const tasks = new Map<string, TaskDefinition>();
   const extraEdges: Array<[string, string]> = [];
 
@@ -71,8 +73,10 @@ export function dag(options: DagOptions, build: (d: DagBuilder) => void): Dag {
       for (const key of Object.keys(taskOptions)) if (!TASK_OPTION_KEYS.has(key)) failTask(key, 'is not a task option');
       const own = resolveTaskOptions(taskOptions, failTask);
       const merged: ResolvedTaskOptions = { ...defaultsResolved, ...pickDefined(own, taskOptions), upstream: own.upstream };
-      // Own copy of env: defaults would otherwise hand every task the same array.
-      tasks.set(taskId, { taskId, fn, ...merged, env: [...merged.env] });
+      const ownHooks = resolveHooks(taskOptions, failTask);
+      const hooks: TaskHooks = { retryOn: ownHooks.retryOn ?? defaultHooks.retryOn };
+      // Own copies of arrays: defaults would otherwise hand every task the same one.
+      tasks.set(taskId, { taskId, fn, ...merged, ...hooks, env: [...merged.env], noRetryOn: [...merged.noRetryOn] });
       return Object.freeze({ taskId });
     },
     chain(...steps) {
@@ -129,6 +133,7 @@ const BASE_DEFAULTS: Omit<ResolvedTaskOptions, 'upstream'> = {
   priorityWeight: 1,
   env: [],
   maxTaskMemoryBytes: null,
+  noRetryOn: [],
 };
 
 /** Validates the options given and fills the rest from kiln's base defaults. */
@@ -186,7 +191,18 @@ function resolveTaskOptions(o: TaskOptions | TaskDefaults, fail: Fail): Resolved
     if (n === undefined || n < MIN_TASK_MEMORY_BYTES) fail('maxTaskMemoryBytes', `must be a number of bytes or a size like '512MiB' or '2GB', at least 16 MiB; got ${show(o.maxTaskMemoryBytes)}`);
     r.maxTaskMemoryBytes = n;
   }
+  if (o.noRetryOn !== undefined) {
+    if (!(Array.isArray(o.noRetryOn) && o.noRetryOn.every((e) => typeof e === 'string' && e.length > 0))) {
+      fail('noRetryOn', `must be an array of error class names such as ['TypeError', 'ValidationError'], got ${show(o.noRetryOn)}`);
+    }
+    r.noRetryOn = [...o.noRetryOn];
+  }
   return r;
+}
+
+function resolveHooks(o: TaskOptions | TaskDefaults, fail: Fail): TaskHooks {
+  if (o.retryOn !== undefined && typeof o.retryOn !== 'function') fail('retryOn', `must be a function (error) => boolean, got ${show(o.retryOn)}`);
+  return { retryOn: o.retryOn ?? null };
 }
 
 /** Keeps only the resolved fields whose option the task set itself, so DAG defaults fill the rest. */
@@ -195,6 +211,7 @@ function pickDefined(resolved: ResolvedTaskOptions, given: TaskOptions): Partial
     triggerRule: 'triggerRule', retries: 'retries', retryDelay: 'retryDelayMs', retryExponentialBackoff: 'retryExponentialBackoff',
     maxRetryDelay: 'maxRetryDelayMs', timeout: 'timeoutMs', heartbeatTimeout: 'heartbeatTimeoutMs', isolation: 'isolation',
     pool: 'pool', poolSlots: 'poolSlots', priorityWeight: 'priorityWeight', env: 'env', maxTaskMemoryBytes: 'maxTaskMemoryBytes',
+    noRetryOn: 'noRetryOn',
   };
   const out: Partial<Record<keyof ResolvedTaskOptions, unknown>> = {};
   for (const [option, field] of Object.entries(map)) if ((given as Record<string, unknown>)[option] !== undefined) out[field] = resolved[field];

@@ -13,7 +13,7 @@ export function serializeDag(d: Dag): SerializedDag {
     params: o.params ?? {},
     tags: o.tags ?? [],
     description: o.description ?? null,
-    tasks: [...d.tasks.values()].map(({ fn: _fn, ...rest }) => ({ ...rest, upstream: [...rest.upstream] })),
+    tasks: [...d.tasks.values()].map(({ fn: _fn, retryOn: _retryOn, ...rest }) => ({ ...rest, upstream: [...rest.upstream] })),
   };
 }
 

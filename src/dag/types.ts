@@ -58,6 +58,13 @@ export interface TaskOptions {
   env?: string[];
   /** Hard memory limit of one try (bytes, or a size like '512MiB'); default: the config's. */
   maxTaskMemoryBytes?: number | string;
+  /**
+   * Called in the worker with the error of a failed try (the real Error, or whatever was
+   * thrown); returning false ends the task failed without using its retries.
+   */
+  retryOn?: (error: unknown) => boolean;
+  /** Names of error classes (the error's class or any class it extends) never retried. */
+  noRetryOn?: string[];
 }
 
 export type TaskDefaults = Omit<TaskOptions, 'upstream'>;
@@ -124,9 +131,15 @@ export interface ResolvedTaskOptions {
   env: string[];
   /** null: the executor's default (config maxTaskMemoryBytes). */
   maxTaskMemoryBytes: number | null;
+  noRetryOn: string[];
 }
 
-export interface TaskDefinition extends ResolvedTaskOptions {
+/** Task options that are functions: they live in the DAG module only, never serialized. */
+export interface TaskHooks {
+  retryOn: ((error: unknown) => boolean) | null;
+}
+
+export interface TaskDefinition extends ResolvedTaskOptions, TaskHooks {
   taskId: string;
   fn: TaskFn;
 }

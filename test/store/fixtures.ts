@@ -24,6 +24,7 @@ export function serializedDag(dagId: string, taskIds: string[] = ['a', 'b']): Se
       timeoutMs: null,
       heartbeatTimeoutMs: null,
       maxTaskMemoryBytes: null,
+      noRetryOn: [],
       isolation: null,
       pool: 'default_pool',
       poolSlots: 1,
