@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
+import { checkParamsSchema } from '../src/dag/params-schema.js';
 import { contentVersion, serializeDag } from '../src/dag/serialize.js';
 import { errorMessage } from '../src/errors.js';
 import { importDagFile } from './load-dag.js';
@@ -17,7 +18,9 @@ async function parse(file: string): Promise<ParseResponse> {
   try {
     version = contentVersion(readFileSync(file));
     const d = await importDagFile(file, version);
-    return { __kiln: 1, type: 'parsed', file, version, dag: serializeDag(d) };
+    const dag = serializeDag(d);
+    checkParamsSchema(dag);
+    return { __kiln: 1, type: 'parsed', file, version, dag };
   } catch (err) {
     return { __kiln: 1, type: 'parse-error', file, version, error: errorMessage(err) };
   }

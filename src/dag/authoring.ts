@@ -21,7 +21,7 @@ import {
 const MIN_TASK_MEMORY_BYTES = 16 * 1024 * 1024;
 const ID_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$/;
 const DAG_OPTION_KEYS = new Set([
-  'id', 'schedule', 'startDate', 'catchup', 'maxActiveRuns', 'maxActiveTasks', 'params', 'defaults', 'tags', 'description',
+  'id', 'schedule', 'startDate', 'catchup', 'maxActiveRuns', 'maxActiveTasks', 'params', 'paramsSchema', 'defaults', 'tags', 'description',
 ]);
 const TASK_OPTION_KEYS = new Set([
   'upstream', 'triggerRule', 'retries', 'retryDelay', 'retryExponentialBackoff', 'maxRetryDelay', 'timeout',
@@ -114,6 +114,9 @@ function checkDagOptions(o: DagOptions, fail: Fail): void {
   }
   if (o.params !== undefined && (o.params === null || typeof o.params !== 'object' || Array.isArray(o.params))) fail('params', 'must be an object');
   if (o.tags !== undefined && !(Array.isArray(o.tags) && o.tags.every((t) => typeof t === 'string'))) fail('tags', 'must be an array of strings');
+  if (o.paramsSchema !== undefined && (o.paramsSchema === null || typeof o.paramsSchema !== 'object' || Array.isArray(o.paramsSchema))) {
+    fail('paramsSchema', `must be a JSON Schema object such as { type: 'object', properties: { ... } }, got ${show(o.paramsSchema)}`);
+  }
   if (o.defaults !== undefined && (o.defaults === null || typeof o.defaults !== 'object')) fail('defaults', 'must be an object of task options');
   if (o.defaults && 'upstream' in o.defaults) fail('defaults.upstream', 'cannot be a default');
   if (o.defaults) for (const key of Object.keys(o.defaults)) if (!TASK_OPTION_KEYS.has(key)) fail(`defaults.${key}`, 'is not a task option');

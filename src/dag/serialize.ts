@@ -11,6 +11,7 @@ export function serializeDag(d: Dag): SerializedDag {
     maxActiveRuns: o.maxActiveRuns ?? 16,
     maxActiveTasks: o.maxActiveTasks ?? 16,
     params: o.params ?? {},
+    paramsSchema: o.paramsSchema ?? null,
     tags: o.tags ?? [],
     description: o.description ?? null,
     tasks: [...d.tasks.values()].map(({ fn: _fn, retryOn: _retryOn, ...rest }) => ({ ...rest, upstream: [...rest.upstream] })),

@@ -78,6 +78,8 @@ export interface DagOptions {
   maxActiveRuns?: number;
   maxActiveTasks?: number;
   params?: Record<string, unknown>;
+  /** JSON Schema (draft 2020-12) every run's params must satisfy; its defaults fill missing params. */
+  paramsSchema?: Record<string, unknown>;
   defaults?: TaskDefaults;
   tags?: string[];
   description?: string;
@@ -161,6 +163,8 @@ export interface SerializedDag {
   maxActiveRuns: number;
   maxActiveTasks: number;
   params: Record<string, unknown>;
+  /** Absent in DAG versions serialized before the option existed. */
+  paramsSchema?: Record<string, unknown> | null;
   tags: string[];
   description: string | null;
   tasks: Array<{ taskId: string } & ResolvedTaskOptions>;

@@ -10,6 +10,7 @@
  */
 import { KilnError, UsageError } from '../errors.js';
 import type { DagRow, RunRow, Store, TiRow } from '../store/types.js';
+import { resolveRunParams } from '../dag/params-schema.js';
 import { initialTaskInstances } from './run-state.js';
 import { dueAt, followingCursor, NO_MORE_RUNS, planRuns, scheduledRunId } from './schedule.js';
 
@@ -29,7 +30,7 @@ export async function createDueRuns(store: Store, dag: DagRow, now: number): Pro
   }
   let cursor = plan.from;
   for (const logicalDate of plan.logicalDates) {
-    const row = newRunRow(dag, scheduledRunId(logicalDate), 'scheduled', logicalDate, {}, now, null);
+    const row = newRunRow(dag, scheduledRunId(logicalDate), 'scheduled', logicalDate, scheduledParams(spec), now, null);
     if (await store.createRun(row, initialTaskInstances(dag.dagId, row.runId, spec.tasks))) created.push(row);
     const next = followingCursor(spec, logicalDate);
     if (!(await store.advanceNextRunAt(dag.dagId, logicalDate, next))) return { created, nextCheckAt: now };
@@ -55,15 +56,28 @@ export interface TriggerOptions {
  * trigger in the same millisecond as another gets the next free millisecond.
  */
 export async function triggerRun(store: Store, dag: Pick<DagRow, 'dagId' | 'version' | 'serialized'>, options: TriggerOptions = {}): Promise<{ run: RunRow; tis: TiRow[] }> {
+  // Refused before anything is written: a bad value never leaves a run behind. Without a
+  // schema the run keeps only the params it was given (the DAG's are merged at run time).
+  const resolved = resolveRunParams(dag.serialized, options.params);
+  const params = dag.serialized.paramsSchema == null ? (options.params ?? {}) : resolved;
   let at = options.now ?? Date.now();
   for (let attempt = 0; attempt < 1000; attempt++, at++) {
     const runId = options.runId ?? `manual__${new Date(at).toISOString()}`;
-    const run = newRunRow(dag, runId, 'manual', at, options.params ?? {}, at, options.claimedBy ?? null);
+    const run = newRunRow(dag, runId, 'manual', at, params, at, options.claimedBy ?? null);
     const tis = initialTaskInstances(dag.dagId, runId, dag.serialized.tasks);
     if (await store.createRun(run, tis)) return { run, tis };
     if (options.runId !== undefined) throw new UsageError(`run '${runId}' of DAG '${dag.dagId}' already exists`);
   }
   throw new KilnError('STORE', `could not find a free run id for DAG '${dag.dagId}' near ${new Date(at).toISOString()}`);
+}
+
+/** A scheduled run's params: the DAG's, with the schema's defaults (checked when the DAG was parsed). */
+function scheduledParams(spec: DagRow['serialized']): Record<string, unknown> {
+  try {
+    return spec.paramsSchema == null ? {} : resolveRunParams(spec);
+  } catch {
+    return {}; // parsed before the check existed: run with the DAG's params, as before
+  }
 }
 
 function newRunRow(dag: { dagId: string; version: string }, runId: string, runType: RunRow['runType'], logicalDate: number, params: Record<string, unknown>, now: number, claimedBy: string | null): RunRow {
