@@ -12,7 +12,9 @@
  *   allocating is running, one that waits on I/O is not), oldest first on a tie
  *
  * After a stop the terminated thread's memory is returned before the next tick weighs again.
- * One timer, only while thread tries run; process.memoryUsage.rss() is a cheap read.
+ * One timer, only while thread tries run. Reading kiln's RSS costs ~14 us, too much for every
+ * try start at thousands of tries a second, so a try's baseline is the reading of the last
+ * tick before it began (taken fresh only when the guard was idle): at most one tick old.
  */
 import type { TaskRun } from './task-run.js';
 
@@ -26,8 +28,9 @@ export interface GuardedThreadTry {
 
 /** Weighs the thread tries of one executor; see above. */
 export class ThreadMemoryGuard {
-  private readonly tries = new Set<GuardedThreadTry>();
+  private readonly tries = new Map<TaskRun, GuardedThreadTry>();
   private timer: NodeJS.Timeout | null = null;
+  private lastRssBytes = 0;
 
   constructor(
     private readonly intervalMs: number,
@@ -36,16 +39,17 @@ export class ThreadMemoryGuard {
   ) {}
 
   add(entry: GuardedThreadTry): void {
-    entry.task.rssAtStartBytes = this.rssBytes();
-    this.tries.add(entry);
     if (this.timer === null) {
+      this.lastRssBytes = this.rssBytes();
       this.timer = setInterval(() => this.check(), this.intervalMs);
       this.timer.unref();
     }
+    entry.task.rssAtStartBytes = this.lastRssBytes;
+    this.tries.set(entry.task, entry);
   }
 
   remove(task: TaskRun): void {
-    for (const entry of this.tries) if (entry.task === task) this.tries.delete(entry);
+    this.tries.delete(task);
     if (this.tries.size === 0) this.stop();
   }
 
@@ -56,9 +60,9 @@ export class ThreadMemoryGuard {
 
   /** @internal one tick; public for tests */
   check(): void {
-    const rss = this.rssBytes();
+    const rss = (this.lastRssBytes = this.rssBytes());
     let victim: { entry: GuardedThreadTry; busy: number; growth: number } | null = null;
-    for (const entry of this.tries) {
+    for (const entry of this.tries.values()) {
       const busy = entry.busyShare(); // read for every try, so each share covers one tick
       const growth = rss - entry.task.rssAtStartBytes + entry.childRssBytes();
       if (entry.task.finished || entry.task.stopReason !== null || growth <= entry.task.memoryLimitBytes) continue;
