@@ -1,7 +1,9 @@
+import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { isDag } from '../src/dag/authoring.js';
 import type { Dag } from '../src/dag/types.js';
 import { DagImportError, DagValidationError, errorMessage } from '../src/errors.js';
+import { SOURCE_PARAM } from './dag-sources.js';
 import { registerDagLoader } from './register-loader.js';
 
 /**
@@ -9,9 +11,11 @@ import { registerDagLoader } from './register-loader.js';
  * is part of the module URL, so a changed file is imported afresh while an unchanged one
  * comes from Node's module cache. Every failure becomes a DagImportError naming the file.
  */
-export async function importDagFile(file: string, version?: string): Promise<Dag> {
+export async function importDagFile(file: string, version?: string, sourceSnapshot?: string | null): Promise<Dag> {
   registerDagLoader();
-  const url = pathToFileURL(file).href + (version ? `?v=${version}` : '');
+  // A snapshot that is gone (cleaned by hand, another host's home) falls back to the file as it is.
+  const pinned = version && sourceSnapshot && existsSync(sourceSnapshot) ? `&${SOURCE_PARAM}=${encodeURIComponent(sourceSnapshot)}` : '';
+  const url = pathToFileURL(file).href + (version ? `?v=${version}${pinned}` : '');
   let mod: { default?: unknown };
   try {
     mod = (await import(url)) as { default?: unknown };

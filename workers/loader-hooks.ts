@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SOURCE_PARAM } from './dag-sources.js';
 
 export interface LoaderHookData {
   kilnUrl: string;
@@ -46,8 +47,22 @@ export async function resolve(specifier: string, context: ResolveContext, next: 
 
 const ESM_SYNTAX = /^\s*(import\s|import\{|export\s)/m;
 
+/** A pinned DAG version's source (see dag-sources.ts), or null for the file as it is now. */
+function snapshotSource(url: string): string | null {
+  const at = url.indexOf(`${SOURCE_PARAM}=`);
+  if (at < 0) return null;
+  const path = decodeURIComponent(url.slice(at + SOURCE_PARAM.length + 1).replace(/[&#].*$/, ''));
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
 export async function load(url: string, context: LoadContext, next: NextLoad) {
   if (!url.startsWith('file:')) return next(url, context);
+  const pinned = snapshotSource(url);
+  if (pinned !== null && !/\.m?ts$/.test(url.replace(/[?#].*$/, ''))) return { format: 'module', source: pinned, shortCircuit: true };
   if (/\.js$/.test(url.replace(/[?#].*$/, ''))) {
     // DAG files are ES modules. A .js DAG in a folder without `"type": "module"` would be
     // read as CommonJS and fail on its first `import`: load it as a module instead.
@@ -58,7 +73,7 @@ export async function load(url: string, context: LoadContext, next: NextLoad) {
   }
   if (!/\.m?ts$/.test(url.replace(/[?#].*$/, ''))) return next(url, context);
   const path = fileURLToPath(url);
-  const source = readFileSync(path, 'utf8');
+  const source = pinned ?? readFileSync(path, 'utf8');
   const hash = createHash('sha1').update(path).update('\0').update(source).digest('hex');
   const cached = join(cacheDir, `${hash}.mjs`);
   try {

@@ -5,22 +5,23 @@
  */
 import { readFileSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import { checkParamsSchema } from '../src/dag/params-schema.js';
 import { contentVersion, serializeDag } from '../src/dag/serialize.js';
 import { errorMessage } from '../src/errors.js';
+import { keepSource } from './dag-sources.js';
 import { importDagFile } from './load-dag.js';
 import type { ParseRequest, ParseResponse } from './parse-protocol.js';
 
 const port = parentPort!;
 
-async function parse(file: string): Promise<ParseResponse> {
+async function parse(file: string, sourcesDir: string | undefined): Promise<ParseResponse> {
   let version: string | null = null;
   try {
-    version = contentVersion(readFileSync(file));
+    const source = readFileSync(file);
+    version = contentVersion(source);
+    // The very bytes that were hashed: a run of this version imports them, whatever the file says later.
+    if (sourcesDir !== undefined) keepSource(sourcesDir, file, version, source);
     const d = await importDagFile(file, version);
-    const dag = serializeDag(d);
-    checkParamsSchema(dag);
-    return { __kiln: 1, type: 'parsed', file, version, dag };
+    return { __kiln: 1, type: 'parsed', file, version, dag: serializeDag(d) };
   } catch (err) {
     return { __kiln: 1, type: 'parse-error', file, version, error: errorMessage(err) };
   }
@@ -28,7 +29,7 @@ async function parse(file: string): Promise<ParseResponse> {
 
 port.on('message', (msg: ParseRequest) => {
   if (msg?.__kiln !== 1 || msg.type !== 'parse') return;
-  void parse(msg.file).then((res) => port.postMessage(res));
+  void parse(msg.file, msg.sourcesDir).then((res) => port.postMessage(res));
 });
 // A DAG file that leaves a timer or a rejected promise behind must not take the parser down.
 process.on('unhandledRejection', () => {});

@@ -133,7 +133,7 @@ export class Runner {
     if (hit !== undefined) return hit;
     let pending = this.loading.get(key);
     if (pending === undefined) {
-      pending = importDagFile(work.dagFile, work.dagVersion).then(
+      pending = importDagFile(work.dagFile, work.dagVersion, work.dagSourceFile).then(
         (dag) => {
           this.loading.delete(key);
           this.dags.set(key, dag);
@@ -214,6 +214,12 @@ class Try {
       tryNumber: work.tryNumber,
       maxTries: work.maxTries,
       params: work.params,
+      runType: work.runType,
+      logicalDate: new Date(work.logicalDate),
+      dataIntervalStart: new Date(work.dataIntervalStart),
+      dataIntervalEnd: new Date(work.dataIntervalEnd),
+      prevDataIntervalStartSuccess: work.prevDataIntervalStartSuccess == null ? null : new Date(work.prevDataIntervalStartSuccess),
+      prevDataIntervalEndSuccess: work.prevDataIntervalEndSuccess == null ? null : new Date(work.prevDataIntervalEndSuccess),
       signal: this.controller.signal,
       log,
       xcom: <T>(taskId: string) => this.xcom(taskId) as Promise<T>,

@@ -10,6 +10,7 @@ import type { Isolation } from '../dag/types.js';
 import { resolveExecutor } from '../executor/registry.js';
 import type { Executor, ExecutorEvent } from '../executor/types.js';
 import { RunEngine, type RunEngineOptions } from '../scheduler/run-engine.js';
+import { dagSourcesFolder } from './dag-files.js';
 import { createStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 
@@ -24,7 +25,7 @@ export interface KilnContext {
 
 export interface OpenContextOptions {
   /** Engine callbacks (progress, run finished, stale runs). */
-  engine?: Pick<RunEngineOptions, 'onTaskChange' | 'onRunFinished' | 'onRunStale' | 'onError' | 'poolSlots'>;
+  engine?: Pick<RunEngineOptions, 'onTaskChange' | 'onRunFinished' | 'onRunStale' | 'onError' | 'poolSlots' | 'poolsInStore' | 'outage'>;
   /** An already open store to reuse (the benchmark's per-task variant, tests). */
   store?: Store;
   /**
@@ -58,7 +59,7 @@ export async function openKilnContext(config: KilnConfig, options: OpenContextOp
       killGraceMs: config.killGraceMs,
       extra: { workerHeapLimitMb: config.workerHeapLimitMb },
     });
-    const engine = new RunEngine({ store, executor, schedulerId, logsFolder: config.logsFolder, defaultIsolation: isolation, ...options.engine });
+    const engine = new RunEngine({ store, executor, schedulerId, logsFolder: config.logsFolder, sourcesFolder: dagSourcesFolder(config), defaultIsolation: isolation, ...options.engine });
     late.engine = engine;
     await executor.start();
     const stopHeartbeat = options.heartbeat === false ? () => {} : await beatAsOwner(store, schedulerId, Math.min(config.heartbeatIntervalMs, 5_000));

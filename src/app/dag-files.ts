@@ -1,5 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import type { KilnConfig } from '../config/load.js';
 import type { SerializedDag } from '../dag/types.js';
 import { DagImportError, KilnError } from '../errors.js';
 import { discoverDagFiles } from '../parsing/discover.js';
@@ -15,8 +16,8 @@ export interface FoundDag {
  * Finds one DAG by file path or by id. A path is parsed alone; an id is looked up by
  * parsing the DAG folder. Import errors surface as DagImportError (exit code 2 in the CLI).
  */
-export async function findDag(fileOrId: string, options: { cwd: string; dagsFolder: string; parseTimeoutMs: number }): Promise<FoundDag> {
-  const parser = new DagParser(options.parseTimeoutMs);
+export async function findDag(fileOrId: string, options: { cwd: string; dagsFolder: string; parseTimeoutMs: number; sourcesDir?: string }): Promise<FoundDag> {
+  const parser = new DagParser(options.parseTimeoutMs, options.sourcesDir);
   try {
     const asPath = resolve(options.cwd, fileOrId);
     if (existsSync(asPath) && statSync(asPath).isFile()) return expectParsed((await parser.parseFiles([asPath]))[0]!);
@@ -32,13 +33,18 @@ export async function findDag(fileOrId: string, options: { cwd: string; dagsFold
   }
 }
 
-export async function parseDagFolder(dagsFolder: string, parseTimeoutMs: number): Promise<ParsedFile[]> {
-  const parser = new DagParser(parseTimeoutMs);
+export async function parseDagFolder(dagsFolder: string, parseTimeoutMs: number, sourcesDir?: string): Promise<ParsedFile[]> {
+  const parser = new DagParser(parseTimeoutMs, sourcesDir);
   try {
     return await parser.parseFiles(discoverDagFiles(dagsFolder));
   } finally {
     await parser.close();
   }
+}
+
+/** Where the sources of parsed DAG versions are kept (workers/dag-sources.ts). */
+export function dagSourcesFolder(config: Pick<KilnConfig, 'homeDir'>): string {
+  return join(config.homeDir, 'dag-sources');
 }
 
 function expectParsed(p: ParsedFile): FoundDag {

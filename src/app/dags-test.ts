@@ -1,15 +1,22 @@
 import type { KilnConfig } from '../config/load.js';
 import type { SerializedDag, TiState } from '../dag/types.js';
+import { errorMessage } from '../errors.js';
 import { triggerRun } from '../scheduler/run-creation.js';
 import { RunState } from '../scheduler/run-state.js';
+import { StoreOutage } from '../scheduler/store-outage.js';
 import type { TiRow } from '../store/types.js';
 import { openKilnContext, type KilnContext } from './context.js';
-import { findDag } from './dag-files.js';
+import { dagSourcesFolder, findDag } from './dag-files.js';
 
 /** The `kiln dags test --json` document (part of the user-facing contract). */
 export interface DagTestReport {
   dagId: string;
   runId: string;
+  runType: string;
+  /** ISO 8601. */
+  logicalDate: string;
+  dataIntervalStart: string;
+  dataIntervalEnd: string;
   state: 'success' | 'failed';
   durationMs: number;
   tasks: Array<{
@@ -30,10 +37,14 @@ export interface DagTestOptions {
   cwd?: string;
   params?: Record<string, unknown>;
   runId?: string;
+  /** The run's logical date (default now); its data interval is inferred from it. */
+  logicalDate?: number;
   /** Called after every committed task-instance change (the live view). */
   onTaskChange?: (ti: TiRow, all: ReadonlyMap<string, TiRow>) => void;
   /** Reuse a context (benchmarks); otherwise one is built for this run and closed after. */
   context?: KilnContext;
+  /** Told when the database goes away and when it is back (the run waits for it meanwhile). */
+  log?: (message: string) => void;
 }
 
 /**
@@ -41,8 +52,12 @@ export interface DagTestOptions {
  * context (store, executor, engine) is built once for the run, never per task.
  */
 export async function runDagTest(config: KilnConfig, fileOrId: string, options: DagTestOptions = {}): Promise<DagTestReport> {
-  const found = await findDag(fileOrId, { cwd: options.cwd ?? process.cwd(), dagsFolder: config.dagsFolder, parseTimeoutMs: config.parseTimeoutMs });
-  const ctx = options.context ?? (await openKilnContext(config, { engine: { onTaskChange: (run, ti) => options.onTaskChange?.(ti, run.tis) } }));
+  const found = await findDag(fileOrId, { cwd: options.cwd ?? process.cwd(), dagsFolder: config.dagsFolder, parseTimeoutMs: config.parseTimeoutMs, sourcesDir: dagSourcesFolder(config) });
+  const outage = new StoreOutage({
+    onDown: (err) => options.log?.(`the database is unreachable (${errorMessage(err)}): waiting for it; results of tasks that end meanwhile are kept`),
+    onBack: (downMs) => options.log?.(`the database is back after ${(downMs / 1000).toFixed(1)}s`),
+  });
+  const ctx = options.context ?? (await openKilnContext(config, { engine: { onTaskChange: (run, ti) => options.onTaskChange?.(ti, run.tis), outage } }));
   const started = performance.now();
   try {
     await ctx.store.upsertDag({ dagId: found.dag.dagId, file: found.file, version: found.version, serialized: found.dag });
@@ -56,15 +71,21 @@ export async function runDagTest(config: KilnConfig, fileOrId: string, options: 
 }
 
 /** Inserts a manual run claimed by this context (the same insert as `kiln dags trigger`). */
-export async function createManualRun(ctx: Pick<KilnContext, 'store' | 'schedulerId'>, found: { file: string; version: string; dag: SerializedDag }, options: { params?: Record<string, unknown>; runId?: string }): Promise<RunState> {
-  const { run, tis } = await triggerRun(ctx.store, { dagId: found.dag.dagId, version: found.version, serialized: found.dag }, { params: options.params, runId: options.runId, claimedBy: ctx.schedulerId });
-  return new RunState(run, found.dag, found.file, tis);
+export async function createManualRun(ctx: Pick<KilnContext, 'store' | 'schedulerId'>, found: { file: string; version: string; dag: SerializedDag }, options: { params?: Record<string, unknown>; runId?: string; logicalDate?: number }): Promise<RunState> {
+  const { run, tis } = await triggerRun(ctx.store, { dagId: found.dag.dagId, version: found.version, serialized: found.dag }, { params: options.params, runId: options.runId, logicalDate: options.logicalDate, claimedBy: ctx.schedulerId });
+  const state = new RunState(run, found.dag, found.file, tis);
+  state.prevSuccess = (await ctx.store.prevSuccessfulInterval(run.dagId, run.logicalDate)) ?? null;
+  return state;
 }
 
 function report(run: RunState, durationMs: number): DagTestReport {
   return {
     dagId: run.run.dagId,
     runId: run.run.runId,
+    runType: run.run.runType,
+    logicalDate: new Date(run.run.logicalDate).toISOString(),
+    dataIntervalStart: new Date(run.run.dataIntervalStart).toISOString(),
+    dataIntervalEnd: new Date(run.run.dataIntervalEnd).toISOString(),
     state: run.run.state === 'success' ? 'success' : 'failed',
     durationMs: Math.round(durationMs * 100) / 100,
     tasks: [...run.tis.values()].map((ti) => ({

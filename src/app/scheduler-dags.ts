@@ -13,7 +13,7 @@ import { DagParser, type ParsedFile } from '../parsing/parser.js';
 import type { DagSource } from '../scheduler/scheduler.js';
 import type { DagRow, Store } from '../store/types.js';
 import type { KilnConfig } from '../config/load.js';
-import { findDag } from './dag-files.js';
+import { dagSourcesFolder, findDag } from './dag-files.js';
 
 interface SeenFile {
   mtimeMs: number;
@@ -26,12 +26,13 @@ interface SeenFile {
 
 export class DagFolderSync implements DagSource {
   private readonly seen = new Map<string, SeenFile>();
-  private first = true;
+  /** DAGs of files that are gone are still to be deleted (at first, and after a pass that failed midway). */
+  private pruneDue = true;
   private missingFolderReported = false;
 
   constructor(
     private readonly store: Store,
-    private readonly options: { dagsFolder: string; parseTimeoutMs: number; log?: (message: string) => void },
+    private readonly options: { dagsFolder: string; parseTimeoutMs: number; sourcesDir?: string; log?: (message: string) => void },
   ) {}
 
   async refresh(): Promise<void> {
@@ -57,16 +58,19 @@ export class DagFolderSync implements DagSource {
       changed.push({ file, mtimeMs: st.mtimeMs, size: st.size });
     }
     const gone = [...this.seen.keys()].filter((f) => !present.has(f));
+    // A file counts as seen (or gone) only once the database has it: a pass that fails midway
+    // (the database went away) is redone by the next one.
+    if (gone.length > 0) this.pruneDue = true;
     for (const file of gone) {
-      this.seen.delete(file);
       await this.store.clearImportError(file);
+      this.seen.delete(file);
     }
     // DAGs whose file is gone (also those left from before this scheduler started) are removed; their runs stay.
-    if (this.first || gone.length > 0) await this.store.deleteDagsNotIn(files);
-    this.first = false;
+    if (this.pruneDue) await this.store.deleteDagsNotIn(files);
+    this.pruneDue = false;
     if (changed.length === 0) return;
 
-    const parser = new DagParser(this.options.parseTimeoutMs);
+    const parser = new DagParser(this.options.parseTimeoutMs, this.options.sourcesDir);
     let parsed: ParsedFile[];
     try {
       parsed = await parser.parseFiles(changed.map((c) => c.file));
@@ -78,14 +82,16 @@ export class DagFolderSync implements DagSource {
     for (const [i, p] of parsed.entries()) {
       const { mtimeMs, size } = changed[i]!;
       const error = p.dag ? this.duplicateOf(p) : p.error!;
-      this.seen.set(p.file, { mtimeMs, size, version: p.version, dagId: error === null ? p.dag!.dagId : null });
+      const seen = { mtimeMs, size, version: p.version, dagId: error === null ? p.dag!.dagId : null };
       if (error !== null) {
         await this.store.setImportError(p.file, error.startsWith(p.file) ? error : `${p.file}: ${error}`, now);
+        this.seen.set(p.file, seen);
         this.options.log?.(`import error: ${error}`);
         continue;
       }
       await this.store.upsertDag({ dagId: p.dag!.dagId, file: p.file, version: p.version!, serialized: p.dag! });
       await this.store.clearImportError(p.file);
+      this.seen.set(p.file, seen);
     }
   }
 
@@ -103,10 +109,10 @@ export class DagFolderSync implements DagSource {
  * A DAG the scheduler has not recorded yet is parsed from the DAG folder (in a worker) and
  * recorded now, so it can be triggered or paused before its first scheduler pass.
  */
-export async function storedDag(store: Store, config: Pick<KilnConfig, 'dagsFolder' | 'parseTimeoutMs'>, dagId: string): Promise<DagRow> {
+export async function storedDag(store: Store, config: Pick<KilnConfig, 'dagsFolder' | 'parseTimeoutMs' | 'homeDir'>, dagId: string): Promise<DagRow> {
   const existing = await store.getDag(dagId);
   if (existing) return existing;
-  const found = await findDag(dagId, { cwd: process.cwd(), dagsFolder: config.dagsFolder, parseTimeoutMs: config.parseTimeoutMs });
+  const found = await findDag(dagId, { cwd: process.cwd(), dagsFolder: config.dagsFolder, parseTimeoutMs: config.parseTimeoutMs, sourcesDir: dagSourcesFolder(config) });
   await store.upsertDag({ dagId, file: found.file, version: found.version, serialized: found.dag });
   await store.clearImportError(found.file);
   return (await store.getDag(dagId))!;

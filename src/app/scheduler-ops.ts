@@ -68,7 +68,8 @@ export async function runTaskByHand(store: Store, config: Pick<KilnConfig, 'defa
   if (!dag) throw new KilnError('DAG_NOT_FOUND', `DAG '${key.dagId}' is not in the database (its file is gone or failed to import)`);
   const tasks = new Map(ctx.dag.tasks.map((t) => [t.taskId, t]));
   const tryRow: TiRow = { ...ti, tryNumber: Math.max(1, ti.tryNumber) };
-  const work = taskWork({ run: ctx.run, dag: ctx.dag, dagFile: dag.file, tasks }, tryRow, tasks.get(key.taskId)!.isolation ?? config.defaultIsolation, null);
+  const prevSuccess = (await store.prevSuccessfulInterval(ctx.run.dagId, ctx.run.logicalDate)) ?? null;
+  const work = taskWork({ run: ctx.run, dag: ctx.dag, dagFile: dag.file, tasks, prevSuccess }, tryRow, tasks.get(key.taskId)!.isolation ?? config.defaultIsolation, null);
   // Loaded here only: the runner core is not needed by any other command.
   const { runTaskInProcess } = await import('../../workers/run-in-process.js');
   const result = await runTaskInProcess(work, { captureOutput: false, xcom: (dagId, runId, taskId) => store.getXcom({ dagId, runId, taskId }) });

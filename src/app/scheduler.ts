@@ -10,14 +10,25 @@
  *   4. pending writes are flushed, then the claims are released so another scheduler can
  *      take the runs at once instead of after the takeover timeout
  *
- * A second signal skips the drain. A fatal error (a failed write, the database lost for half
- * the takeover time) kills the tries at once and exits 1.
+ * A second signal skips the drain. A fatal error (a write the database refuses: disk full,
+ * read-only, a constraint) kills the tries at once and exits 1.
+ *
+ * The database going away (connection refused or lost: a PostgreSQL restart) is not an error:
+ * the scheduler logs it once, keeps the results of tries that end meanwhile in memory, queues
+ * no new try, and writes what it kept once the database answers again (see
+ * scheduler/store-outage.ts). Past half the takeover time without a recorded heartbeat it
+ * gives its runs up (their tries are cancelled: another scheduler may take them over), and
+ * claims runs again when the database is back. A shutdown during an outage waits for the
+ * database at most FATAL_CLOSE_MS more, then drops what it could not write.
  */
 import type { KilnConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
 import { Scheduler, type LogLevel } from '../scheduler/scheduler.js';
+import { StoreOutage } from '../scheduler/store-outage.js';
 import { createStore } from '../store/index.js';
 import { openKilnContext } from './context.js';
+import { RetentionCleaner } from './db-clean.js';
+import { dagSourcesFolder } from './dag-files.js';
 import { DagFolderSync } from './scheduler-dags.js';
 
 export interface SchedulerServiceOptions {
@@ -64,24 +75,30 @@ export class SchedulerService {
     try {
       await store.migrate();
       const poolSlots = new Map<string, number>();
+      const outage = new StoreOutage({
+        onDown: (err) => log('warn', `the database is unreachable (${errorMessage(err)}): retrying until it answers; results of tasks that end meanwhile are kept in memory, and no task is started`),
+        onBack: (downMs) => log('info', `the database is back after ${(downMs / 1000).toFixed(1)}s: writing what was kept`),
+      });
       const ctx = await openKilnContext(config, {
         store,
         heartbeat: false, // the Scheduler beats on its own timer, with its own takeover policy
         engine: {
           poolSlots,
+          poolsInStore: true, // other schedulers may share the database: slots are taken there
           onRunFinished: (run) => {
             log('info', `run ${run.run.runId} of DAG ${run.run.dagId} ended ${run.run.state}`);
             this.scheduler?.wake();
           },
           onRunStale: (run) => log('warn', `run ${run.run.runId} of DAG ${run.run.dagId} was changed by another process; its tries here are cancelled and it is read again`),
           onError: (err) => this.fail(`writing to the database failed: ${errorMessage(err)}`),
+          outage,
         },
       });
       const scheduler = new Scheduler({
         store,
         engine: ctx.engine,
         schedulerId: ctx.schedulerId,
-        dagSource: new DagFolderSync(store, { dagsFolder: config.dagsFolder, parseTimeoutMs: config.parseTimeoutMs, log: (m) => log('warn', m) }),
+        dagSource: new DagFolderSync(store, { dagsFolder: config.dagsFolder, parseTimeoutMs: config.parseTimeoutMs, sourcesDir: dagSourcesFolder(config), log: (m) => log('warn', m) }),
         poolSlots,
         intervalMs: config.schedulerIntervalMs,
         dagDirListIntervalMs: config.dagDirListIntervalMs,
@@ -92,12 +109,21 @@ export class SchedulerService {
         exitWhenIdle: options.exitWhenIdle,
         log,
         onFenced: (reason) => this.fail(reason),
+        outage,
       });
       this.scheduler = scheduler;
       if (this.stopRequested) scheduler.stop();
       log('info', `scheduler ${ctx.schedulerId} started: executor ${config.executor}, parallelism ${config.parallelism}, DAGs in ${config.dagsFolder}`);
 
-      const how = await scheduler.run();
+      // `retention` set: delete old finished runs now and then periodically, beside the loop.
+      const retention = config.retentionMs === null ? null : new RetentionCleaner(store, { logsFolder: config.logsFolder, retentionMs: config.retentionMs }, log);
+      retention?.start();
+      let how: 'stopped' | 'idle';
+      try {
+        how = await scheduler.run();
+      } finally {
+        await retention?.stop();
+      }
       log('info', how === 'idle' ? 'nothing left to do: stopping' : 'stopping');
       const engine = ctx.engine;
       engine.freeze();
@@ -107,9 +133,13 @@ export class SchedulerService {
       engine.detach();
       // One last flush of what is pending; it also settles whenIdle() after a failed one.
       engine.poke();
-      // After a fatal error the database may not answer at all: do not wait for it forever.
-      const settle = (p: Promise<void>): Promise<void> => (this.fatal === null ? p : atMost(p, FATAL_CLOSE_MS));
+      // After a fatal error, or while the database is away, it may not answer at all: do not wait for it forever.
+      const settle = (p: Promise<void>): Promise<void> => (this.fatal === null && !outage.isDown && !engine.writesBehind ? p : atMost(p, FATAL_CLOSE_MS));
       await settle(ctx.close({ drainMs: 0 }));
+      if (engine.writesBehind) {
+        const dropped = engine.dropUnwritten();
+        log('warn', `the database is still unreachable: ${dropped} task-instance change(s) were not written; the next scheduler runs those tasks again`);
+      }
       await settle(store.releaseRuns(ctx.schedulerId).catch((err: unknown) => log('warn', `releasing claims failed: ${errorMessage(err)}`)));
       log('info', 'scheduler stopped');
       return this.fatal === null ? 0 : 1;

@@ -99,6 +99,16 @@ export interface TaskContext {
   readonly tryNumber: number;
   readonly maxTries: number;
   readonly params: Readonly<Record<string, unknown>>;
+  /** How the run came to be. */
+  readonly runType: 'manual' | 'scheduled' | 'backfill';
+  /** The run's logical date: the start of its data interval for scheduled runs. */
+  readonly logicalDate: Date;
+  /** The slice of time the run covers, [start, end). */
+  readonly dataIntervalStart: Date;
+  readonly dataIntervalEnd: Date;
+  /** The data interval of the DAG's latest successful run before this one; null when there is none. */
+  readonly prevDataIntervalStartSuccess: Date | null;
+  readonly prevDataIntervalEndSuccess: Date | null;
   readonly signal: AbortSignal;
   readonly log: TaskLogger;
   /** The return value of another task of this run (usually an upstream). */

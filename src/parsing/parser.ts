@@ -1,6 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import type { SerializedDag } from '../dag/types.js';
 import { scheduleError } from '../scheduler/schedule.js';
+import { checkParamsSchema } from '../scheduler/params-schema.js';
+import { errorMessage } from '../errors.js';
 import type { ParseRequest, ParseResponse } from '../../workers/parse-protocol.js';
 
 export interface ParsedFile {
@@ -20,7 +22,11 @@ const ENTRY = new URL('../../workers/parse-entry.js', import.meta.url);
 export class DagParser {
   private worker: Worker | null = null;
 
-  constructor(private readonly timeoutMs: number) {}
+  constructor(
+    private readonly timeoutMs: number,
+    /** Where each parsed version's source is kept, so runs import the code they started with; none: not kept. */
+    private readonly sourcesDir?: string,
+  ) {}
 
   async parseFiles(files: readonly string[]): Promise<ParsedFile[]> {
     const results: ParsedFile[] = [];
@@ -49,8 +55,14 @@ export class DagParser {
         if (msg.type === 'parse-error') return done({ file, version: msg.version, error: msg.error });
         // dag() cannot check a cron string (dag/ takes no libraries): every parse does it here.
         const badSchedule = scheduleError(msg.dag.schedule);
-        if (badSchedule !== null) done({ file, version: msg.version, error: `${file}: DAG '${msg.dag.dagId}': ${badSchedule}` });
-        else done({ file, version: msg.version, dag: msg.dag });
+        if (badSchedule !== null) return done({ file, version: msg.version, error: `${file}: DAG '${msg.dag.dagId}': ${badSchedule}` });
+        // Likewise the params schema (ajv stays out of the workers).
+        try {
+          checkParamsSchema(msg.dag);
+        } catch (err) {
+          return done({ file, version: msg.version, error: `${file}: ${errorMessage(err)}` });
+        }
+        done({ file, version: msg.version, dag: msg.dag });
       };
       const retire = (): void => {
         if (this.worker === worker) this.worker = null;
@@ -71,7 +83,8 @@ export class DagParser {
       worker.on('message', onMessage);
       worker.on('error', onError);
       worker.on('exit', onExit);
-      worker.postMessage({ __kiln: 1, type: 'parse', file } satisfies ParseRequest);
+      const request: ParseRequest = this.sourcesDir === undefined ? { __kiln: 1, type: 'parse', file } : { __kiln: 1, type: 'parse', file, sourcesDir: this.sourcesDir };
+      worker.postMessage(request);
     });
   }
 

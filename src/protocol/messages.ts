@@ -19,7 +19,21 @@ export interface TaskWork {
   dagFile: string;
   /** Content hash of the DAG file; the runner's module cache is keyed by file + version. */
   dagVersion: string;
+  /**
+   * The DAG file's source as it was at `dagVersion` (a snapshot kept when it was parsed):
+   * the runner imports this, so a run finishes on the code it started with. Optional, and
+   * null when there is no snapshot: then the file as it is now.
+   */
+  dagSourceFile?: string | null;
   params: Record<string, unknown>;
+  /** The run's time, epoch ms (see RunRow): the task context turns them into Dates. */
+  runType: 'manual' | 'scheduled' | 'backfill';
+  logicalDate: number;
+  dataIntervalStart: number;
+  dataIntervalEnd: number;
+  /** The data interval of the DAG's latest successful run before this one, or null. */
+  prevDataIntervalStartSuccess: number | null;
+  prevDataIntervalEndSuccess: number | null;
   isolation: Isolation;
   timeoutMs: number | null;
   heartbeatTimeoutMs: number | null;

@@ -3,15 +3,16 @@
  * ajv whenever a run is created (trigger, dags test, backfill, the HTTP API), before any row
  * is written. Defaults come from the schema, then the DAG's `params`, then the run's own.
  *
- * Kept apart from authoring.ts on purpose: task runners import the authoring API, and ajv
- * (tens of milliseconds to load) has no business in a warm worker. Even here ajv is loaded
+ * Not in dag/ on purpose: task runners import the authoring API, and ajv (tens of
+ * milliseconds to load) has no business in a warm worker; dag() checks only that the schema
+ * is an object, and every parse checks the rest here (as it does cron strings). Even here ajv is loaded
  * only when a DAG has a schema (synchronously, through require: both packages are CommonJS),
  * so a cold `kiln dags test` of a DAG without one never pays for it.
  */
 import { createRequire } from 'node:module';
 import type { Ajv2020, ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import { DagValidationError, UsageError } from '../errors.js';
-import type { SerializedDag } from './types.js';
+import type { SerializedDag } from '../dag/types.js';
 
 const require = createRequire(import.meta.url);
 let ajv: Ajv2020 | null = null;

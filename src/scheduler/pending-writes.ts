@@ -32,6 +32,7 @@ export class PendingWrites {
     const existing = this.tis.get(key);
     if (existing) {
       existing.write.row = next;
+      if (next.state !== 'queued') delete existing.write.ifPoolFull;
       if (existing.lazy && !lazy) {
         existing.lazy = false;
         this.urgentTis++;
@@ -40,6 +41,15 @@ export class PendingWrites {
     }
     this.tis.set(key, { run, lazy, write: { row: next, expect: { tryNumber: prev.tryNumber, states: expectStates } } });
     if (!lazy) this.urgentTis++;
+  }
+
+  /**
+   * Records a write that queues a try, to apply only if its pool still has room when the
+   * batch is written; else `ifPoolFull` (the row before queueing) is written (see TiWrite).
+   */
+  setQueued(run: RunState, prev: TiRow, next: TiRow, ifPoolFull: TiRow): void {
+    this.setTi(run, prev, next, ['scheduled']);
+    this.tis.get(`${run.key}\u0000${next.taskId}`)!.write.ifPoolFull = ifPoolFull;
   }
 
   hasTi(run: RunState, taskId: string): boolean {

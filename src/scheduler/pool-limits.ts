@@ -1,12 +1,23 @@
 /**
- * Pool sizes as one scheduler may use them. Pure.
+ * Pool sizes as one scheduler may use them: an estimate, refreshed every tick. Pure.
  *
- * Slot accounting has one source per scheduler: the run engine counts the slots of the
- * tries it has queued or running, exactly and at once (per event, not per tick). What other
- * schedulers on the same database use is read from the database once per tick (the queued
- * and running task instances, bounded by the executors' parallelism) and subtracted from
- * each pool's size here. With one scheduler a pool is never exceeded; with several, two of
- * them filling the same free slots between two ticks can exceed it until their tries end.
+ * The limit itself is kept by the store, exactly, also with several schedulers on one
+ * database: a try is queued only in a write batch that finds room in its pool in the same
+ * transaction (TiWrite.ifPoolFull; PostgreSQL locks the pool's row, then counts the slots of
+ * every queued and running task instance). A try that finds none stays scheduled.
+ *
+ * This estimate keeps those refusals rare. The run engine counts the slots of its own tries
+ * queued or running, exactly and at once (per event, not per tick); what other schedulers
+ * use is read once per tick (the queued and running task instances, bounded by the
+ * executors' parallelism) and subtracted from each pool's size here. Between two ticks,
+ * others may fill slots this estimate still thinks free: the store then refuses the try and
+ * the engine caps the pool at what the store counted until the next tick, so a full pool
+ * costs no write per event. Room shows at once when one of our own tries ends, and at the
+ * next tick when another scheduler's does.
+ *
+ * One gap remains: a try its scheduler gave up on (its task instance marked or cleared
+ * meanwhile, or a zombie) runs on until killed, up to killGraceMs, and only that scheduler
+ * still counts its slots.
  */
 import type { PoolRow, Store, TiRow } from '../store/types.js';
 

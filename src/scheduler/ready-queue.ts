@@ -20,17 +20,19 @@ export class ReadyQueue {
     return this.entries.length;
   }
 
-  push(run: RunState, taskId: string, priority: number): void {
+  /** Behind the entries of the same priority; with `first`, ahead of them (a try put back in line). */
+  push(run: RunState, taskId: string, priority: number, first = false): void {
     const id = `${run.key}\u0000${taskId}`;
     if (this.members.has(id)) return;
     this.members.add(id);
     const entry = { run, taskId, priority, seq: this.seq++ };
-    // Binary search for the first entry with lower priority: stable among equals.
+    // Binary search for the first entry with lower priority (with `first`: lower or equal).
     let lo = 0;
     let hi = this.entries.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.entries[mid]!.priority >= priority) lo = mid + 1;
+      const p = this.entries[mid]!.priority;
+      if (p > priority || (p === priority && !first)) lo = mid + 1;
       else hi = mid;
     }
     if (lo === this.entries.length) this.entries.push(entry);

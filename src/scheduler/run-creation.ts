@@ -9,8 +9,9 @@
  * between loses nothing: the next pass finds the run there and only moves the cursor.
  */
 import { KilnError, UsageError } from '../errors.js';
-import type { DagRow, RunRow, Store, TiRow } from '../store/types.js';
-import { resolveRunParams } from '../dag/params-schema.js';
+import type { DagRow, DataInterval, RunRow, Store, TiRow } from '../store/types.js';
+import { manualInterval, scheduledInterval } from './data-interval.js';
+import { resolveRunParams } from './params-schema.js';
 import { initialTaskInstances } from './run-state.js';
 import { dueAt, followingCursor, NO_MORE_RUNS, planRuns, scheduledRunId } from './schedule.js';
 
@@ -30,7 +31,7 @@ export async function createDueRuns(store: Store, dag: DagRow, now: number): Pro
   }
   let cursor = plan.from;
   for (const logicalDate of plan.logicalDates) {
-    const row = newRunRow(dag, scheduledRunId(logicalDate), 'scheduled', logicalDate, scheduledParams(spec), now, null);
+    const row = newRunRow(dag, scheduledRunId(logicalDate), 'scheduled', logicalDate, scheduledInterval(spec.schedule, logicalDate), scheduledParams(spec), now, null);
     if (await store.createRun(row, initialTaskInstances(dag.dagId, row.runId, spec.tasks))) created.push(row);
     const next = followingCursor(spec, logicalDate);
     if (!(await store.advanceNextRunAt(dag.dagId, logicalDate, next))) return { created, nextCheckAt: now };
@@ -44,6 +45,12 @@ export interface TriggerOptions {
   /** Default `manual__<ISO time>`; with several runs an explicit id is not allowed. */
   runId?: string;
   now?: number;
+  /**
+   * The run's logical date (default: the trigger time); its data interval is inferred from
+   * it (see data-interval.ts). With an explicit logical date the default run id is
+   * `manual__<logical date>`, and a second run at that date is refused.
+   */
+  logicalDate?: number;
   /**
    * Insert the run already claimed by this owner (`kiln dags test` drives its own run);
    * default unclaimed, for whichever scheduler claims it.
@@ -61,12 +68,14 @@ export async function triggerRun(store: Store, dag: Pick<DagRow, 'dagId' | 'vers
   const resolved = resolveRunParams(dag.serialized, options.params);
   const params = dag.serialized.paramsSchema == null ? (options.params ?? {}) : resolved;
   let at = options.now ?? Date.now();
+  const fixedDate = options.logicalDate;
   for (let attempt = 0; attempt < 1000; attempt++, at++) {
-    const runId = options.runId ?? `manual__${new Date(at).toISOString()}`;
-    const run = newRunRow(dag, runId, 'manual', at, params, at, options.claimedBy ?? null);
+    const logicalDate = fixedDate ?? at;
+    const runId = options.runId ?? `manual__${new Date(logicalDate).toISOString()}`;
+    const run = newRunRow(dag, runId, 'manual', logicalDate, manualInterval(dag.serialized.schedule, logicalDate), params, at, options.claimedBy ?? null);
     const tis = initialTaskInstances(dag.dagId, runId, dag.serialized.tasks);
     if (await store.createRun(run, tis)) return { run, tis };
-    if (options.runId !== undefined) throw new UsageError(`run '${runId}' of DAG '${dag.dagId}' already exists`);
+    if (options.runId !== undefined || fixedDate !== undefined) throw new UsageError(`run '${runId}' of DAG '${dag.dagId}' already exists`);
   }
   throw new KilnError('STORE', `could not find a free run id for DAG '${dag.dagId}' near ${new Date(at).toISOString()}`);
 }
@@ -80,9 +89,9 @@ function scheduledParams(spec: DagRow['serialized']): Record<string, unknown> {
   }
 }
 
-function newRunRow(dag: { dagId: string; version: string }, runId: string, runType: RunRow['runType'], logicalDate: number, params: Record<string, unknown>, now: number, claimedBy: string | null): RunRow {
+function newRunRow(dag: { dagId: string; version: string }, runId: string, runType: RunRow['runType'], logicalDate: number, interval: DataInterval, params: Record<string, unknown>, now: number, claimedBy: string | null): RunRow {
   return {
-    dagId: dag.dagId, runId, runType, logicalDate, state: 'queued', params, dagVersion: dag.version,
+    dagId: dag.dagId, runId, runType, logicalDate, ...interval, state: 'queued', params, dagVersion: dag.version,
     queuedAt: now, startedAt: null, endedAt: null, claimedBy,
   };
 }

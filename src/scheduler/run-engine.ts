@@ -7,7 +7,9 @@
  *   executor events / retry timers  -> update rows in memory, decide downstream at once
  *   dispatch()                      -> ready task instances become queued (try + 1) while
  *                                      the executor, the run and the pools have room
- *   store.write(batch)              -> all of it in ONE transaction, compare-and-set
+ *   store.write(batch)              -> all of it in ONE transaction, compare-and-set; with
+ *                                      poolsInStore a try takes its pool slots there, or
+ *                                      stays scheduled if another scheduler took them first
  *   executor.submit(work)           -> only after the queued rows are committed, so a
  *                                      crash can never leave a task running that the
  *                                      database does not know is queued
@@ -17,17 +19,22 @@
  * took the run over), one of our compare-and-sets fails and the run goes stale: we drop it,
  * cancel its tries and keep them as orphans until they end, so the run is never adopted
  * again (and no task instance started again) while one of its tries still runs here.
+ *
+ * When the database is away (a write fails on a lost connection), the batch that failed
+ * and everything after it wait in memory, in order; nothing is dispatched until they are
+ * written (see flush() and store-outage.ts). Any other failed write is fatal (onError).
  */
 import { retryDelayMs } from '../dag/retry.js';
 import type { Isolation, TiState } from '../dag/types.js';
 import { KilnError } from '../errors.js';
 import type { Executor, ExecutorEvent, TaskApi } from '../executor/types.js';
 import { taskKey } from '../protocol/messages.js';
-import type { Store, TiRow } from '../store/types.js';
+import type { Store, TiRow, TiWrite } from '../store/types.js';
 import { OrphanTries } from './orphans.js';
 import { PendingWrites } from './pending-writes.js';
 import { ReadyQueue } from './ready-queue.js';
 import { RetryTimer } from './retry-timer.js';
+import { Backoff, confirmApplied, StoreOutage } from './store-outage.js';
 import { taskLogFile, taskWork } from './task-work.js';
 import { isActive, isFinished, runKey, RunState } from './run-state.js';
 
@@ -36,16 +43,30 @@ export interface RunEngineOptions {
   executor: Executor;
   schedulerId: string;
   logsFolder: string;
+  /** Where parsed DAG versions' sources are kept: tries import their run's version from there. */
+  sourcesFolder?: string;
   defaultIsolation: Isolation;
   /** Slots per pool name; a pool not listed is unlimited. */
   poolSlots?: ReadonlyMap<string, number>;
+  /**
+   * Several schedulers may share the database (the scheduler service): every try is queued
+   * only if the store finds room in its pool in the same transaction (TiWrite.ifPoolFull),
+   * and `poolSlots` is only this engine's estimate of the room the others leave.
+   */
+  poolsInStore?: boolean;
   now?: () => number;
   /** Called after a change to a task instance was committed. */
   onTaskChange?: (run: RunState, ti: TiRow) => void;
   onRunFinished?: (run: RunState) => void;
   /** The store rejected a write for this run: it changed under us (cleared, taken over). */
   onRunStale?: (run: RunState) => void;
+  /** A write failed for a reason other than a lost connection: the engine writes and queues nothing more. */
   onError?: (err: unknown) => void;
+  /**
+   * Where the engine reports a lost connection and learns that the database is back; shared
+   * with the scheduler loop so an outage is logged once. Default: a silent one of its own.
+   */
+  outage?: StoreOutage;
   /** How long an abandoned (cancelled) try may hold its task instance before we stop waiting for its end. */
   orphanGraceMs?: number;
 }
@@ -68,6 +89,12 @@ export class RunEngine {
   private readonly ready = new ReadyQueue();
   private readonly retries: RetryTimer;
   private readonly poolUsed = new Map<string, number>();
+  /**
+   * poolsInStore: the most slots of a pool this engine may hold until the next poke(), as the
+   * store last counted them (what the others use then is not ours to take). Our own tries
+   * ending free room under it at once; what others free shows at the next poke() (a tick).
+   */
+  private readonly poolCaps = new Map<string, number>();
   private readonly orphans = new OrphanTries();
   /** Runs to compare with the database at the next flush (see refresh()). */
   private readonly reloads = new Set<string>();
@@ -82,19 +109,39 @@ export class RunEngine {
   private readonly idleWaiters: Array<() => void> = [];
   private readonly runWaiters = new Map<string, Array<{ resolve: (run: RunState) => void; reject: (err: unknown) => void }>>();
   private readonly now: () => number;
+  private readonly outage: StoreOutage;
+  /**
+   * The batch being written, and after a write failed on a lost connection, that batch (with
+   * what the pools held then) until it is written again, as it is, before anything newer.
+   */
+  private unwritten: { pending: PendingWrites; usedAtWrite?: ReadonlyMap<string, number> } | null = null;
+  /** From a write failing on a lost connection until everything kept since has been written (see writesBehind). */
+  private catchingUp = false;
+  private readonly backoff = new Backoff();
+  private retryTimer: NodeJS.Timeout | null = null;
+  /** A write failed for a reason other than a lost connection: nothing more is written. */
+  private failure: { err: unknown } | null = null;
 
   /** Answers runners' XCom pulls: from memory for runs held here, else from the store. */
   readonly taskApi: TaskApi = {
     xcom: async (dagId, runId, taskId) => {
       const run = this.runs.get(runKey(dagId, runId));
       if (run?.xcoms.has(taskId)) return run.xcoms.get(taskId);
-      return this.options.store.getXcom({ dagId, runId, taskId });
+      return this.readWaitingOut(() => this.options.store.getXcom({ dagId, runId, taskId }));
     },
   };
 
   constructor(private readonly options: RunEngineOptions) {
     this.now = options.now ?? Date.now;
     this.retries = new RetryTimer(this.now, (due) => this.retryDue(due));
+    this.outage = options.outage ?? new StoreOutage();
+    // Someone's call went through: the database is back, write now rather than after the backoff.
+    this.outage.onRecovered(() => {
+      if (this.retryTimer === null) return;
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+      this.requestFlush();
+    });
   }
 
   get runCount(): number {
@@ -164,6 +211,7 @@ export class RunEngine {
 
   /** Re-checks pools/executor room (e.g. after pool sizes changed) and flushes. */
   poke(): void {
+    this.poolCaps.clear();
     this.requestFlush();
   }
 
@@ -229,12 +277,13 @@ export class RunEngine {
 
   /** Resolves when nothing is pending: no writes, no flush in progress (ready tasks blocked by a limit may remain). */
   whenIdle(): Promise<void> {
-    if (!this.flushing && !this.flushScheduled && this.isPendingEmpty()) return Promise.resolve();
+    if (this.failure !== null || (!this.flushing && !this.flushScheduled && this.isPendingEmpty())) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   /** Resolves when the run reaches success or failed; rejects if it goes stale or the engine fails. */
   whenRunFinished(run: RunState): Promise<RunState> {
+    if (this.failure !== null) return Promise.reject(this.failure.err);
     if (run.stale) return Promise.reject(staleError(run));
     if (!this.runs.has(run.key) && (run.run.state === 'success' || run.run.state === 'failed')) return Promise.resolve(run);
     return new Promise((resolve, reject) => {
@@ -242,6 +291,53 @@ export class RunEngine {
       list.push({ resolve, reject });
       this.runWaiters.set(run.key, list);
     });
+  }
+
+  /**
+   * True while changes made here are not all in the database because it was away: a batch
+   * waits to be written again, or what was kept during the outage is still going out. The
+   * database is behind memory meanwhile (its heartbeats, for one, are older than the tries'),
+   * so the scheduler loop acts on nothing it reads from it.
+   */
+  get writesBehind(): boolean {
+    return this.catchingUp;
+  }
+
+  /**
+   * Stops driving every run held: the scheduler could not record its heartbeat for so long
+   * that another one may take its runs over. Their tries are cancelled and kept as orphans
+   * until they end, so no task instance of theirs is queued here again meanwhile. Writes
+   * already made for them still go out once the database is back; their compare-and-sets
+   * decide. Returns how many runs were dropped.
+   */
+  abandonAll(reason: string): number {
+    const held = [...this.runs.values()];
+    for (const run of held) {
+      run.stale = true; // its failed compare-and-sets and late events change nothing here now
+      for (const ti of run.tis.values()) if (isActive(ti.state)) this.abandonTry(run, ti, reason);
+      this.release(run);
+      for (const w of this.runWaiters.get(run.key) ?? []) w.reject(new KilnError('STORE_UNAVAILABLE', `run '${run.run.runId}' of DAG '${run.run.dagId}' was given up: ${reason}`));
+      this.runWaiters.delete(run.key);
+    }
+    this.requestFlush();
+    return held.length;
+  }
+
+  /**
+   * Shutdown while the database is away: gives up on what could not be written and returns
+   * how many task-instance changes that was. Those task instances stay as the database has
+   * them (queued or running), and the next scheduler runs them again with a new try number.
+   */
+  dropUnwritten(): number {
+    const dropped = (this.unwritten?.pending.tis.size ?? 0) + this.pending.tis.size;
+    this.unwritten = null;
+    this.pending = new PendingWrites();
+    this.catchingUp = false;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.failure ??= { err: new KilnError('STORE_UNAVAILABLE', 'the database is unreachable: writes dropped at shutdown') };
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
+    return dropped;
   }
 
   close(): void {
@@ -375,11 +471,11 @@ export class RunEngine {
       if (run.stale) return 'drop';
       const ti = run.tis.get(taskId)!;
       if (ti.state !== 'scheduled') return 'drop';
-      if (run.active >= run.dag.maxActiveTasks) return 'keep';
+      if (run.active + this.orphans.inRun(run.key) >= run.dag.maxActiveTasks) return 'keep';
       if (this.orphans.blocksTask(`${run.key}\u0000${taskId}`)) return 'keep';
-      const limit = this.options.poolSlots?.get(ti.pool);
+      const limit = Math.min(this.options.poolSlots?.get(ti.pool) ?? Infinity, this.poolCaps.get(ti.pool) ?? Infinity);
       const used = this.poolUsed.get(ti.pool) ?? 0;
-      if (limit !== undefined && used + ti.poolSlots > limit) return 'keep';
+      if (used + ti.poolSlots > limit) return 'keep';
       const task = run.tasks.get(taskId)!;
       const tryNumber = ti.tryNumber + 1;
       const isolation = task.isolation ?? this.options.defaultIsolation;
@@ -388,10 +484,13 @@ export class RunEngine {
         startedAt: null, endedAt: null, durationMs: null, pid: null, exitCode: null, signal: null, error: null,
         peakRssBytes: null, cpuMs: null, lastHeartbeatAt: null, nextRetryAt: null,
       };
-      this.setTi(run, queued, ['scheduled']);
+      if (this.options.poolsInStore) {
+        run.replace(queued);
+        this.pending.setQueued(run, ti, queued, ti);
+      } else this.setTi(run, queued, ['scheduled']);
       this.poolUsed.set(ti.pool, used + ti.poolSlots);
       this.tries.set(taskKey(ti.dagId, ti.runId, taskId, tryNumber), { run, taskId });
-      this.pending.works.push({ run, work: taskWork(run, queued, isolation, taskLogFile(this.options.logsFolder, ti.dagId, ti.runId, taskId, tryNumber)) });
+      this.pending.works.push({ run, work: taskWork(run, queued, isolation, taskLogFile(this.options.logsFolder, ti.dagId, ti.runId, taskId, tryNumber), this.options.sourcesFolder) });
       free--;
       return 'drop';
     });
@@ -409,9 +508,11 @@ export class RunEngine {
   private abandonTry(run: RunState, ti: TiRow, reason: string): void {
     const key = taskKey(ti.dagId, ti.runId, ti.taskId, ti.tryNumber);
     this.tries.delete(key);
-    const unsent = this.pending.works.findIndex((w) => w.work.key === key);
-    if (unsent >= 0) {
-      this.pending.works.splice(unsent, 1);
+    // Not yet submitted: in the pending batch, or in the one waiting for the database.
+    for (const works of this.unwritten ? [this.pending.works, this.unwritten.pending.works] : [this.pending.works]) {
+      const unsent = works.findIndex((w) => w.work.key === key);
+      if (unsent < 0) continue;
+      works.splice(unsent, 1);
       this.releaseSlots(ti);
       return;
     }
@@ -434,6 +535,8 @@ export class RunEngine {
   }
 
   private requestFlush(urgent = true): void {
+    // The database is away: the retry timer (or its coming back) flushes. After a fatal error, nothing does.
+    if (this.retryTimer !== null || this.failure !== null) return;
     if (!urgent) {
       this.lazyTimer ??= setTimeout(() => {
         this.lazyTimer = null;
@@ -454,37 +557,94 @@ export class RunEngine {
     });
   }
 
+  /**
+   * While the database is away (a write failed on a lost connection) the failed batch is
+   * kept, and so is everything that happens meanwhile: tries that end have their results
+   * recorded in memory and in the next batch, downstream tasks become ready, but nothing is
+   * dispatched (no try is queued) until the kept batch is written. It is retried with a
+   * backoff, or as soon as another call finds the database back.
+   */
   private async flush(): Promise<void> {
-    if (this.flushing) return;
+    if (this.flushing || this.failure !== null) return;
     this.flushing = true;
     try {
+      if (this.unwritten !== null) {
+        // First the batch that failed, as it was; it may have been committed before the
+        // connection broke, which confirmApplied (retried = true) sorts out.
+        await this.commit(this.unwritten.pending, this.unwritten.usedAtWrite, true);
+        this.unwritten = null;
+      }
       do {
         this.flushAgain = false;
         this.dispatch();
         const pending = this.pending;
         this.pending = new PendingWrites();
-        await this.commit(pending);
+        // What the store will count as ours, for poolsInStore (see onPoolRoom()).
+        const usedAtWrite = this.options.poolsInStore ? new Map(this.poolUsed) : undefined;
+        this.unwritten = { pending, usedAtWrite };
+        await this.commit(pending, usedAtWrite);
+        this.unwritten = null;
+        // What was kept during an outage went out with this batch.
+        this.catchingUp = false;
+        this.backoff.reset();
         if (this.reloads.size > 0) await this.applyReloads();
       } while (this.flushAgain || this.reloads.size > 0 || !this.pending.isLazyOnly());
     } catch (err) {
-      // A failed write leaves memory ahead of the database: nothing here can be trusted.
-      this.options.onError?.(err);
-      for (const [key, waiters] of this.runWaiters) {
-        this.runWaiters.delete(key);
-        for (const w of waiters) w.reject(err);
+      if (this.outage.failed(err)) {
+        this.catchingUp = true;
+        this.retryTimer ??= setTimeout(() => {
+          this.retryTimer = null;
+          this.requestFlush();
+        }, this.backoff.next());
+      } else {
+        // A failed write leaves memory ahead of the database: nothing here can be trusted.
+        this.failure = { err };
+        this.options.onError?.(err);
+        for (const [key, waiters] of this.runWaiters) {
+          this.runWaiters.delete(key);
+          for (const w of waiters) w.reject(err);
+        }
       }
     } finally {
       this.flushing = false;
-      if (this.isPendingEmpty()) for (const resolve of this.idleWaiters.splice(0)) resolve();
+      if (this.failure !== null || this.isPendingEmpty()) for (const resolve of this.idleWaiters.splice(0)) resolve();
       else this.requestFlush(false); // lazy writes left: the backstop takes them
     }
   }
 
-  private async commit(p: PendingWrites): Promise<void> {
+  /** A read for a runner (XCom): while the database is away it waits for it rather than fail the try. */
+  private async readWaitingOut<T>(read: () => Promise<T>): Promise<T> {
+    const backoff = new Backoff();
+    for (;;) {
+      try {
+        const value = await read();
+        this.outage.ok();
+        return value;
+      } catch (err) {
+        if (this.detached || !this.outage.failed(err)) throw err;
+        await new Promise((resolve) => setTimeout(resolve, backoff.next()));
+      }
+    }
+  }
+
+  private async commit(p: PendingWrites, usedAtWrite?: ReadonlyMap<string, number>, retried = false): Promise<void> {
     const tiEntries = [...p.tis.values()];
     const batch = p.toWriteBatch();
+    const unsent = new Set<string>();
     if (batch !== null) {
-      const result = await this.options.store.write(batch);
+      const written = await this.options.store.write(batch);
+      this.outage.ok();
+      const result = retried ? await confirmApplied(this.options.store, batch, written) : written;
+      // Retried, and the first write had queued a try before the connection broke: the store
+      // counted that try against its own pool and refused it again, but it is queued.
+      const refused = (result.poolFull ?? []).filter((i) => !(result.tis[i] && !written.tis[i]));
+      if (result.poolRoom !== undefined) this.onPoolRoom(result.poolRoom, usedAtWrite, tiEntries, refused);
+      // Last first: each goes back to the head of its priority, so they keep their order.
+      for (const i of refused.toReversed()) {
+        const { run, write } = tiEntries[i]!;
+        unsent.add(this.slotRefused(run, write.row, write.ifPoolFull!));
+        write.row = write.ifPoolFull!; // what was written, for onTaskChange below
+      }
       result.tis.forEach((applied, i) => {
         if (!applied) this.markStale(tiEntries[i]!.run);
       });
@@ -493,7 +653,7 @@ export class RunEngine {
       });
     }
     for (const { work, run } of p.works) {
-      if (run.stale) continue;
+      if (run.stale || unsent.has(work.key)) continue;
       this.options.executor.submit(work);
     }
     for (const e of tiEntries) if (!e.run.stale) this.options.onTaskChange?.(e.run, e.write.row);
@@ -503,6 +663,40 @@ export class RunEngine {
       this.options.onRunFinished?.(run);
       for (const w of this.runWaiters.get(run.key) ?? []) w.resolve(run);
       this.runWaiters.delete(run.key);
+    }
+  }
+
+  /**
+   * The store found no room in the pool of a try we queued (another scheduler took the slots
+   * first): the try never was, its task instance is scheduled again (the store wrote
+   * `scheduled`) and waits for room at the head of the ready queue (among its priority), where
+   * it was. Returns the try's key.
+   */
+  private slotRefused(run: RunState, queued: TiRow, scheduled: TiRow): string {
+    const key = taskKey(queued.dagId, queued.runId, queued.taskId, queued.tryNumber);
+    this.tries.delete(key);
+    this.releaseSlots(queued);
+    if (run.tis.get(queued.taskId) === queued) {
+      run.replace(scheduled);
+      if (this.runs.get(run.key) === run && !run.stale) this.ready.push(run, queued.taskId, run.tasks.get(queued.taskId)!.priorityWeight, true);
+    }
+    return key;
+  }
+
+  /**
+   * Caps each pool at what the store counted: the slots ours held when the batch was written
+   * (less the refused tries) plus the room it left. Until the next poke() we queue no more
+   * than that into the pool, so a full pool costs no more refused writes: a try of ours that
+   * ends makes room under the cap at once; another scheduler's, at the next tick.
+   */
+  private onPoolRoom(room: Record<string, number>, usedAtWrite: ReadonlyMap<string, number> | undefined, entries: ReadonlyArray<{ write: TiWrite }>, refused: readonly number[]): void {
+    const refusedSlots = new Map<string, number>();
+    for (const i of refused) {
+      const row = entries[i]!.write.row;
+      refusedSlots.set(row.pool, (refusedSlots.get(row.pool) ?? 0) + row.poolSlots);
+    }
+    for (const [pool, free] of Object.entries(room)) {
+      this.poolCaps.set(pool, (usedAtWrite?.get(pool) ?? 0) - (refusedSlots.get(pool) ?? 0) + free);
     }
   }
 
@@ -569,7 +763,7 @@ export class RunEngine {
   }
 
   private isPendingEmpty(): boolean {
-    return this.reloads.size === 0 && this.pending.isEmpty();
+    return this.unwritten === null && this.reloads.size === 0 && this.pending.isEmpty();
   }
 }
 

@@ -7,7 +7,7 @@
 import { downstreamMap } from '../dag/graph.js';
 import { evaluateTriggerRule, upstreamCounts } from '../dag/trigger-rules.js';
 import { FINISHED_TI_STATES, type ResolvedTaskOptions, type SerializedDag, type TiState } from '../dag/types.js';
-import type { RunRow, TiRow } from '../store/types.js';
+import type { DataInterval, RunRow, TiRow } from '../store/types.js';
 
 export type SerializedTask = SerializedDag['tasks'][number];
 
@@ -26,6 +26,11 @@ export class RunState {
   active = 0;
   /** Set when the store rejected one of our writes: someone else changed this run. */
   stale = false;
+  /**
+   * The data interval of the DAG's latest successful run before this one (the task context's
+   * prevDataIntervalStartSuccess/EndSuccess), read once when the run is loaded; null: none.
+   */
+  prevSuccess: DataInterval | null = null;
 
   constructor(
     public run: RunRow,

@@ -37,7 +37,7 @@ const PRESETS: Record<string, string> = {
   '@annually': '0 0 1 1 *',
 };
 
-const ONCE = '@once';
+export const ONCE = '@once';
 
 /** Null when `schedule` is usable, else why not (reported as the DAG file's import error). */
 export function scheduleError(schedule: string | null): string | null {
@@ -51,12 +51,12 @@ export function scheduleError(schedule: string | null): string | null {
 }
 
 /** The first schedule point strictly after `t`. */
-function pointAfter(schedule: string, t: number): number {
+export function pointAfter(schedule: string, t: number): number {
   return CronExpressionParser.parse(cronOf(schedule), { currentDate: t, tz: 'UTC' }).next().getTime();
 }
 
 /** The last schedule point strictly before `t`, or null when there is none. */
-function pointBefore(schedule: string, t: number): number | null {
+export function pointBefore(schedule: string, t: number): number | null {
   const expr = CronExpressionParser.parse(cronOf(schedule), { currentDate: t, tz: 'UTC' });
   return expr.hasPrev() ? expr.prev().getTime() : null;
 }

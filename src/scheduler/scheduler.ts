@@ -7,9 +7,11 @@
  *   parse       re-list the DAG folder every dagDirListIntervalMs, in the background
  *   schedules   create the runs whose interval has ended (only DAGs whose cursor is due)
  *   claim       store.claimRuns: new queued runs and runs of dead schedulers; adopt each one
- *               (its task instances are read once, here, and then live in memory)
+ *               (its task instances are read once, here, and then live in memory); a queued
+ *               run is started by store.startRun, which keeps maxActiveRuns under a lock
  *   liveness    zombies and tries stuck in queued, among the queued/running rows only
- *   pools       pool sizes minus what other schedulers use, handed to the engine
+ *   pools       pool sizes minus what other schedulers use, handed to the engine as its
+ *               estimate; the store takes the slots exactly as it queues each try
  *
  * No step reads every task instance of the running runs: a tick reads run rows, DAG rows
  * that are due, and the queued/running task instances (bounded by executor parallelism).
@@ -23,6 +25,7 @@ import { activeTaskInstances, poolLimits } from './pool-limits.js';
 import { createDueRuns } from './run-creation.js';
 import type { RunEngine } from './run-engine.js';
 import { RunState, runKey } from './run-state.js';
+import { StoreOutage } from './store-outage.js';
 
 /** Where DAGs come from: parsed off this thread, recorded in the store as versions and import errors. */
 export interface DagSource {
@@ -48,8 +51,13 @@ export interface SchedulerOptions {
   maxRuns: number;
   exitWhenIdle?: boolean;
   log?: (level: LogLevel, message: string) => void;
-  /** The heartbeat failed for too long: another scheduler may take our runs over. */
+  /**
+   * The heartbeat failed for a reason other than a lost connection (the database answers but
+   * refuses the write: read-only, full, schema gone): the scheduler cannot go on.
+   */
   onFenced?: (reason: string) => void;
+  /** Shared with the run engine: a lost connection is logged once, and waited out (see store-outage.ts). */
+  outage?: StoreOutage;
   now?: () => number;
 }
 
@@ -65,6 +73,9 @@ export class Scheduler {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private lastHeartbeatOkAt: number;
   private heartbeatInFlight = false;
+  private readonly outage: StoreOutage;
+  /** No heartbeat recorded for half the takeover time: the runs were given up (see checkFence()). */
+  private fenced = false;
   /** DAG rows, refreshed after each parse pass. */
   private dags = new Map<string, DagRow>();
   /** When each scheduled DAG next needs a look (end of its next interval). */
@@ -86,6 +97,7 @@ export class Scheduler {
     this.log = options.log ?? (() => {});
     this.startedAt = this.now();
     this.lastHeartbeatOkAt = this.startedAt;
+    this.outage = options.outage ?? new StoreOutage();
   }
 
   /** Runs until stop() (resolves 'stopped') or, with exitWhenIdle, until nothing is left to do ('idle'). */
@@ -99,7 +111,8 @@ export class Scheduler {
           await this.tick();
           if (this.options.exitWhenIdle && (await this.isIdle())) return 'idle';
         } catch (err) {
-          this.log('error', `tick failed: ${errorMessage(err)}`);
+          // A lost connection is logged once, by the outage; the next ticks wait it out.
+          if (!this.outage.failed(err)) this.log('error', `tick failed: ${errorMessage(err)}`);
         }
         await this.sleep(this.options.intervalMs);
       }
@@ -145,14 +158,20 @@ export class Scheduler {
    * a tick decides (adoptions, zombies, requeues) goes out in one flush: one transaction.
    */
   private async tick(): Promise<void> {
+    // While the database is away, or behind what the engine still has to write (heartbeats of
+    // running tries, for one: a try would look like a zombie), nothing it says is acted on.
+    if (this.outage.isDown || this.engine.writesBehind || this.fenced) return;
+    const generation = this.outage.generation;
     const now = this.now();
     if (now >= this.nextParseAt && !this.parsing) this.startParse(now);
     await this.createScheduledRuns(now);
     const adoptions = await this.claim(now);
     const { running, queued } = await activeTaskInstances(this.store);
     const pools = await this.store.listPools();
+    // An outage between the reads: drop them (claims made are kept; the next tick adopts).
+    if (this.outage.generation !== generation || this.engine.writesBehind || this.fenced) return;
 
-    for (const run of adoptions) this.adopt(run);
+    for (const { run, started } of adoptions) this.adopt(run, started);
     this.checkLiveness(now, running, queued);
     const slots = this.options.poolSlots;
     slots.clear();
@@ -169,21 +188,43 @@ export class Scheduler {
   // ---- heartbeat -------------------------------------------------------------------
 
   private async heartbeat(): Promise<void> {
+    const now = this.now();
+    // Also while a heartbeat hangs on a connection that does not answer (a slow one while the
+    // database is known to answer is not an outage: no fence, as before).
+    if (this.outage.isDown) this.checkFence(now);
     if (this.heartbeatInFlight) return;
     this.heartbeatInFlight = true;
-    const now = this.now();
     try {
       await this.store.heartbeatScheduler({ id: this.options.schedulerId, hostname: hostname(), pid: process.pid, startedAt: this.startedAt, lastHeartbeatAt: now });
       this.lastHeartbeatOkAt = now;
-    } catch (err) {
-      this.log('warn', `heartbeat failed: ${errorMessage(err)}`);
-      // Past half the takeover time another scheduler may soon take our runs: stop first.
-      if (now - this.lastHeartbeatOkAt > this.options.takeoverAfterMs / 2) {
-        this.options.onFenced?.(`no heartbeat recorded for ${Math.round((now - this.lastHeartbeatOkAt) / 1000)}s: ${errorMessage(err)}`);
+      this.outage.ok();
+      if (this.fenced) {
+        this.fenced = false;
+        this.log('info', 'heartbeat recorded again: claiming runs again');
       }
+    } catch (err) {
+      if (this.outage.failed(err)) this.checkFence(this.now());
+      // The database answers but refuses the write (read-only, disk full, schema gone): retrying changes nothing.
+      else this.options.onFenced?.(`recording the scheduler heartbeat failed: ${errorMessage(err)}`);
     } finally {
       this.heartbeatInFlight = false;
     }
+  }
+
+  /**
+   * Past half the takeover time without a recorded heartbeat, another scheduler may soon take
+   * this one's runs over: stop driving them first (their tries are cancelled), so no task
+   * instance runs in two places. When the heartbeat is recorded again, the runs still held by
+   * this scheduler are claimed and adopted again (a cancelled try runs again with a new try
+   * number); results kept from before are written first, and compare-and-set decides.
+   */
+  private checkFence(now: number): void {
+    const silentMs = now - this.lastHeartbeatOkAt;
+    if (this.fenced || silentMs <= this.options.takeoverAfterMs / 2) return;
+    this.fenced = true;
+    const seconds = Math.round(silentMs / 1000);
+    const runs = this.engine.abandonAll(`no scheduler heartbeat recorded for ${seconds}s: another scheduler may take the run over`);
+    this.log('warn', `no heartbeat recorded for ${seconds}s: another scheduler may take this one's runs over after ${Math.round(this.options.takeoverAfterMs / 1000)}s, so it stops driving its ${runs} run(s) and cancels their running tries; it claims runs again once its heartbeat is recorded`);
   }
 
   // ---- DAG files -------------------------------------------------------------------
@@ -197,7 +238,8 @@ export class Scheduler {
         this.nextCheckAt.clear();
         this.parsedOnce = true;
       } catch (err) {
-        this.log('error', `reading the DAG folder failed: ${errorMessage(err)}`);
+        if (!this.outage.failed(err)) this.log('error', `reading the DAG folder failed: ${errorMessage(err)}`);
+        else this.nextParseAt = 0; // the database was away: read the folder again once it is back
       } finally {
         this.parsing = null;
       }
@@ -224,14 +266,22 @@ export class Scheduler {
 
   // ---- claiming and adopting -------------------------------------------------------
 
-  /** Claims runs and returns those to adopt now, with their task instances (read once, here). */
-  private async claim(now: number): Promise<RunState[]> {
+  /**
+   * Claims runs and returns those to adopt now, with their task instances (read once, here).
+   * A queued run is started here, by the store, which checks maxActiveRuns in the same
+   * transaction (exact across schedulers); `started` says it was queued until now.
+   */
+  private async claim(now: number): Promise<Array<{ run: RunState; started: boolean }>> {
     const room = Math.max(0, this.options.maxRuns - this.engine.runCount - this.waiting.size);
     const held = await this.store.claimRuns(this.options.schedulerId, now - this.options.takeoverAfterMs, room);
     const waitingBefore = new Map(this.waiting);
     this.waiting.clear();
     const runningByDag = new Map<string, number>();
-    const adoptions: RunState[] = [];
+    const adoptions: Array<{ run: RunState; started: boolean }> = [];
+    const wait = (key: string, row: RunRow, why: string): void => {
+      this.waiting.set(key, why);
+      if (waitingBefore.get(key) !== why) this.log('info', `run ${row.runId} of DAG ${row.dagId} waits: ${why}`);
+    };
     for (const row of held) {
       const key = runKey(row.dagId, row.runId);
       if (this.engine.hasRun(row.dagId, row.runId)) {
@@ -241,14 +291,24 @@ export class Scheduler {
       }
       const why = await this.cannotStart(row, runningByDag);
       if (why !== null) {
-        this.waiting.set(key, why);
-        if (waitingBefore.get(key) !== why) this.log('info', `run ${row.runId} of DAG ${row.dagId} waits: ${why}`);
+        wait(key, row, why);
         continue;
       }
       const run = await this.load(row);
       if (!run) continue;
-      adoptions.push(run);
-      if (row.state === 'queued') runningByDag.set(row.dagId, (runningByDag.get(row.dagId) ?? 0) + 1);
+      if (row.state === 'queued') {
+        // cannotStart() read the running runs a moment ago; another scheduler may have started
+        // one of this DAG's since. The store decides, under a lock.
+        const limit = this.dags.get(row.dagId)!.serialized.maxActiveRuns;
+        if (!(await this.store.startRun(row.dagId, row.runId, this.options.schedulerId, limit, now))) {
+          runningByDag.set(row.dagId, Math.max(limit, runningByDag.get(row.dagId) ?? 0));
+          wait(key, row, maxActiveRunsReached(row.dagId, limit));
+          continue;
+        }
+        run.run = { ...run.run, state: 'running', startedAt: now };
+        runningByDag.set(row.dagId, (runningByDag.get(row.dagId) ?? 0) + 1);
+      }
+      adoptions.push({ run, started: row.state === 'queued' });
     }
     return adoptions;
   }
@@ -271,7 +331,7 @@ export class Scheduler {
       runningByDag.set(row.dagId, running);
     }
     const limit = dag.serialized.maxActiveRuns;
-    return running >= limit ? `DAG ${row.dagId} has maxActiveRuns (${limit}) runs running` : null;
+    return running >= limit ? maxActiveRunsReached(row.dagId, limit) : null;
   }
 
   private async load(row: RunRow): Promise<RunState | null> {
@@ -281,12 +341,13 @@ export class Scheduler {
       return null;
     }
     const tis = await this.store.getTaskInstances(row.dagId, row.runId);
-    return new RunState(row, serialized, this.dags.get(row.dagId)!.file, tis);
+    const state = new RunState(row, serialized, this.dags.get(row.dagId)!.file, tis);
+    state.prevSuccess = (await this.store.prevSuccessfulInterval(row.dagId, row.logicalDate)) ?? null;
+    return state;
   }
 
-  private adopt(run: RunState): void {
+  private adopt(run: RunState, started: boolean): void {
     for (const t of run.dag.tasks) this.referencedPools.add(t.pool);
-    const started = run.run.state === 'queued';
     this.engine.adopt(run);
     this.log('info', `${started ? 'started' : 'took over'} run ${run.run.runId} of DAG ${run.run.dagId}`);
   }
@@ -341,4 +402,8 @@ export class Scheduler {
     }
     return true;
   }
+}
+
+function maxActiveRunsReached(dagId: string, limit: number): string {
+  return `DAG ${dagId} has maxActiveRuns (${limit}) runs running`;
 }

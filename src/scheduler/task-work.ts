@@ -2,16 +2,21 @@
 import { join } from 'node:path';
 import type { Isolation } from '../dag/types.js';
 import { taskKey, type TaskWork } from '../protocol/messages.js';
-import type { TiRow } from '../store/types.js';
+import type { DataInterval, TiRow } from '../store/types.js';
+import { sourceSnapshotPath } from '../../workers/dag-sources.js';
 import type { RunState } from './run-state.js';
 
 /** What the executor gets for one try of a task instance (`ti` at its new try number). */
-export function taskWork(run: Pick<RunState, 'run' | 'dag' | 'dagFile' | 'tasks'>, ti: TiRow, isolation: Isolation, logFile: string | null): TaskWork {
+export function taskWork(run: Pick<RunState, 'run' | 'dag' | 'dagFile' | 'tasks'> & { prevSuccess?: DataInterval | null }, ti: TiRow, isolation: Isolation, logFile: string | null, sourcesFolder?: string): TaskWork {
   const task = run.tasks.get(ti.taskId)!;
+  const r = run.run;
   return {
     key: taskKey(ti.dagId, ti.runId, ti.taskId, ti.tryNumber), dagId: ti.dagId, runId: ti.runId, taskId: ti.taskId,
     tryNumber: ti.tryNumber, maxTries: ti.maxTries, dagFile: run.dagFile, dagVersion: run.run.dagVersion,
+    dagSourceFile: sourcesFolder === undefined ? null : sourceSnapshotPath(sourcesFolder, run.dagFile, run.run.dagVersion),
     params: { ...run.dag.params, ...run.run.params }, isolation,
+    runType: r.runType, logicalDate: r.logicalDate, dataIntervalStart: r.dataIntervalStart, dataIntervalEnd: r.dataIntervalEnd,
+    prevDataIntervalStartSuccess: run.prevSuccess?.dataIntervalStart ?? null, prevDataIntervalEndSuccess: run.prevSuccess?.dataIntervalEnd ?? null,
     timeoutMs: task.timeoutMs, heartbeatTimeoutMs: task.heartbeatTimeoutMs, env: task.env, logFile,
     // ?? null: a DAG version serialized before this option existed has no such field.
     maxTaskMemoryBytes: task.maxTaskMemoryBytes ?? null,

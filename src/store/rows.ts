@@ -8,6 +8,12 @@ import type { DagRow, RunRow, RunWrite, TiRow } from './types.js';
 /** Runs a scheduler still drives: counted by countActiveRuns, claimed by claimRuns. */
 export const ACTIVE_RUN_STATES: readonly RunState[] = ['queued', 'running'];
 
+/** Runs that ended: the only ones the retention clean deletes. */
+export const FINISHED_RUN_STATES: readonly RunState[] = ['success', 'failed'];
+
+/** The keyset cursor of the first page of expired runs: before every real one. */
+export const EXPIRED_RUNS_START = { afterEndedAt: Number.MIN_SAFE_INTEGER, afterDagId: '', afterRunId: '' };
+
 /** The pool every task uses unless it names another; created by the first migration. */
 export const DEFAULT_POOL = 'default_pool';
 
@@ -102,6 +108,8 @@ export function runValues(run: RunRow): Record<keyof RunRow, unknown> {
     runId: run.runId,
     runType: run.runType,
     logicalDate: run.logicalDate,
+    dataIntervalStart: run.dataIntervalStart,
+    dataIntervalEnd: run.dataIntervalEnd,
     state: run.state,
     params: JSON.stringify(run.params ?? {}),
     dagVersion: run.dagVersion,

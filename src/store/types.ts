@@ -22,14 +22,17 @@ export interface DagRow {
   updatedAt: number;
 }
 
-export type RunType = 'manual' | 'scheduled';
+export type RunType = 'manual' | 'scheduled' | 'backfill';
 
 export interface RunRow {
   dagId: string;
   runId: string;
   runType: RunType;
-  /** For scheduled runs the start of the data interval; for manual runs the trigger time. */
+  /** For scheduled and backfill runs the start of the data interval; for manual runs the trigger time (or --logical-date). */
   logicalDate: number;
+  /** The data interval [start, end) the run covers; set when the run is created, never recomputed. */
+  dataIntervalStart: number;
+  dataIntervalEnd: number;
   state: RunState;
   params: Record<string, unknown>;
   dagVersion: string;
@@ -38,6 +41,18 @@ export interface RunRow {
   endedAt: number | null;
   /** The scheduler currently driving this run (HA), or null. */
   claimedBy: string | null;
+}
+
+export interface DagVersionRow {
+  version: string;
+  /** When this version was first parsed (epoch ms). */
+  createdAt: number;
+  runs: number;
+}
+
+export interface DataInterval {
+  dataIntervalStart: number;
+  dataIntervalEnd: number;
 }
 
 export interface TiRow {
@@ -80,6 +95,13 @@ export interface TiKey {
 export interface TiWrite {
   row: TiRow;
   expect: { tryNumber: number; states: readonly TiState[] };
+  /**
+   * Set on a write that queues a try (`row` queued): `row` takes `row.poolSlots` slots of
+   * `row.pool` only if the pool still has them, counting every queued and running task
+   * instance of every scheduler in the same transaction; otherwise this row is written
+   * instead (same expectation), so the task instance stays scheduled. See WriteBatch.
+   */
+  ifPoolFull?: TiRow;
 }
 
 export interface RunWrite {
@@ -93,7 +115,16 @@ export interface XcomWrite extends TiKey {
   value: unknown;
 }
 
-/** One transaction's worth of writes (one scheduler tick or one batch of executor events). */
+/**
+ * One transaction's worth of writes (one scheduler tick or one batch of executor events).
+ *
+ * Pool slots are taken here, exactly, also with several schedulers on one database: the
+ * writes with `ifPoolFull` are applied after every other task-instance write of the batch
+ * (so slots the batch frees are free), in batch order, each only while its pool has room.
+ * PostgreSQL locks the rows of those pools first (SELECT ... FOR UPDATE, in name order) and
+ * counts the slots in use after the lock is held, so schedulers queueing into one pool take
+ * turns and each sees what the previous one committed; SQLite has one writer.
+ */
 export interface WriteBatch {
   tis?: TiWrite[];
   runs?: RunWrite[];
@@ -103,10 +134,14 @@ export interface WriteBatch {
 }
 
 export interface WriteBatchResult {
-  /** Per `tis` entry: did the compare-and-set apply. */
+  /** Per `tis` entry: did the compare-and-set apply (of `ifPoolFull` for a write in `poolFull`). */
   tis: boolean[];
   /** Per `runs` entry. */
   runs: boolean[];
+  /** Indexes into `tis` of the writes whose pool had no room: their `ifPoolFull` row was written. */
+  poolFull?: number[];
+  /** Free slots, once the batch applied, of each pool named by an `ifPoolFull` write. */
+  poolRoom?: Record<string, number>;
 }
 
 export interface ImportErrorRow {
@@ -129,6 +164,26 @@ export interface SchedulerRow {
   lastHeartbeatAt: number;
 }
 
+/** A finished run the retention clean selected (or deleted). */
+export interface ExpiredRun {
+  dagId: string;
+  runId: string;
+  endedAt: number;
+}
+
+/** One batch of the retention clean: the runs, oldest first, and how many rows went with them. */
+export interface ExpiredRunBatch {
+  /** In (endedAt, dagId, runId) order. */
+  runs: ExpiredRun[];
+  taskInstances: number;
+  xcoms: number;
+}
+
+/** What findExpiredRuns reads: also the counts of each run. */
+export interface ExpiredRunPage extends ExpiredRunBatch {
+  runs: Array<ExpiredRun & { taskInstances: number; xcoms: number }>;
+}
+
 export interface Store {
   readonly dialect: Dialect;
   /** Creates or upgrades the schema; idempotent and safe to call from several processes. */
@@ -142,6 +197,8 @@ export interface Store {
   listDags(): Promise<DagRow[]>;
   /** The serialized DAG of an older version (runs keep the version they started with). */
   getDagVersion(dagId: string, version: string): Promise<SerializedDag | undefined>;
+  /** Every stored version of the DAG, newest first, with how many runs use each. */
+  listDagVersions(dagId: string): Promise<DagVersionRow[]>;
   setDagPaused(dagId: string, paused: boolean): Promise<boolean>;
   /** Advances the schedule cursor only if it still is at `expect` (two schedulers, one run). */
   advanceNextRunAt(dagId: string, expect: number | null, next: number | null): Promise<boolean>;
@@ -155,9 +212,19 @@ export interface Store {
   /** Inserts the run and all its task instances in one transaction; false if the run id exists. */
   createRun(run: RunRow, tis: TiRow[]): Promise<boolean>;
   getRun(dagId: string, runId: string): Promise<RunRow | undefined>;
+  /** The data interval of the latest successful run of the DAG whose logical date is before `beforeLogicalDate`. */
+  prevSuccessfulInterval(dagId: string, beforeLogicalDate: number): Promise<DataInterval | undefined>;
   listRuns(filter?: { dagId?: string; states?: readonly RunState[]; limit?: number }): Promise<RunRow[]>;
   /** Runs of the DAG in state queued or running. */
   countActiveRuns(dagId: string): Promise<number>;
+  /**
+   * Moves a queued run that `schedulerId` holds to running (startedAt = `now`), only if fewer
+   * than `maxActiveRuns` runs of its DAG are running. Exact with several schedulers:
+   * PostgreSQL locks the DAG's row first (FOR UPDATE) and counts after, so schedulers starting
+   * runs of one DAG take turns; SQLite has one writer. False if the run waits: the DAG is at
+   * its limit or gone, or the run is no longer queued and held by `schedulerId`.
+   */
+  startRun(dagId: string, runId: string, schedulerId: string, maxActiveRuns: number, now: number): Promise<boolean>;
 
   // Task instances
   getTaskInstances(dagId: string, runId: string): Promise<TiRow[]>;
@@ -191,4 +258,21 @@ export interface Store {
   claimRuns(schedulerId: string, deadBefore: number, limit: number): Promise<RunRow[]>;
   /** Releases claims of a scheduler that is shutting down cleanly. */
   releaseRuns(schedulerId: string): Promise<void>;
+
+  // Retention. Only finished runs (success, failed) with an end time before `endedBefore`
+  // qualify: a queued or running run is never selected, nor one cleared back to queued. Runs
+  // are picked through the dag_run (ended_at) index, oldest first, never by scanning task
+  // instances.
+  /**
+   * Read-only, what deleteExpiredRuns would delete: up to `limit` such runs after the keyset
+   * cursor `after` (exclusive), with the number of their task instances and XComs.
+   */
+  findExpiredRuns(endedBefore: number, limit: number, after?: ExpiredRun): Promise<ExpiredRunPage>;
+  /**
+   * Deletes up to `limit` such runs, oldest first, with their task instances and XComs, in one
+   * short transaction; returns what it deleted. Safe to run from several processes at once:
+   * on PostgreSQL a run another cleaner (or an operator's clear or mark) is holding is skipped,
+   * never waited for, and left for a later batch.
+   */
+  deleteExpiredRuns(endedBefore: number, limit: number): Promise<ExpiredRunBatch>;
 }

@@ -81,6 +81,8 @@ describe('kiln scheduler', () => {
       // (`hour` is read after the scheduler ran: if an hour began meanwhile, one more run is right.)
       const first = hour - (catchup.length === 4 ? 4 : 3) * HOUR;
       expect(catchup.map((r) => r.logicalDate)).toEqual(catchup.map((_, i) => first + i * HOUR));
+      // Each scheduled run covers [t, next(t)).
+      expect(catchup.map((r) => [r.dataIntervalStart, r.dataIntervalEnd])).toEqual(catchup.map((r) => [r.logicalDate, r.logicalDate + HOUR]));
       expect(catchup.length === 3 || catchup.length === 4).toBe(true);
       expect(catchup.map((r) => r.runId)[0]).toBe(`scheduled__${new Date(first).toISOString()}`);
       expect(catchup.every((r) => r.state === 'success')).toBe(true);

@@ -33,6 +33,7 @@ describe('a third-party executor', () => {
     executor.submit({
       key: 'suite/r1/xcom/1', dagId: 'suite', runId: 'r1', taskId: 'xcom', tryNumber: 1, maxTries: 1,
       dagFile: join(fixturesDir, 'suite.ts'), dagVersion: 'v1', params: {}, isolation: 'thread',
+      runType: 'manual', logicalDate: 0, dataIntervalStart: 0, dataIntervalEnd: 0, prevDataIntervalStartSuccess: null, prevDataIntervalEndSuccess: null,
       timeoutMs: null, heartbeatTimeoutMs: null, env: [], logFile: null,
     });
     await finished;

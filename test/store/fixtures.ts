@@ -40,6 +40,8 @@ export function run(dagId: string, runId: string, over: Partial<RunRow> = {}): R
     runId,
     runType: 'manual',
     logicalDate: 1_767_225_600_000,
+    dataIntervalStart: 1_767_139_200_000,
+    dataIntervalEnd: 1_767_225_600_000,
     state: 'queued',
     params: { n: 1, nested: { a: [1, 'two', null] } },
     dagVersion: 'v1',

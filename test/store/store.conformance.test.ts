@@ -494,6 +494,115 @@ describe.each(dialects)('$name store', ({ name, newTarget }) => {
     });
   });
 
+  describe('pool slots, taken in the write batch', () => {
+    const key = (runId: string, taskId: string) => ({ dagId: 'etl', runId, taskId });
+    const scheduled = (runId: string, taskId: string, over: Partial<TiRow> = {}) => ti('etl', runId, taskId, { state: 'scheduled', pool: 'small', ...over });
+    /** The write that queues a scheduled TI's next try, falling back to scheduled. */
+    const queue = (row: TiRow) => ({
+      row: { ...row, state: 'queued' as const, tryNumber: row.tryNumber + 1, queuedAt: 50, queuedBy: 's1' },
+      expect: { tryNumber: row.tryNumber, states: ['scheduled' as const] },
+      ifPoolFull: row,
+    });
+
+    it('queues a try only while its pool has room, after the batch freed its slots, counting every run', async () => {
+      await store.setPool({ name: 'small', slots: 3, description: null });
+      await seedRun('etl', 'r0', [scheduled('r0', 'busy', { state: 'running', tryNumber: 1 })]);
+      const big = scheduled('r1', 'big', { poolSlots: 2 });
+      const [q1, q2] = [scheduled('r1', 'q1'), scheduled('r1', 'q2')];
+      const other = scheduled('r1', 'other', { pool: 'default_pool' });
+      const ending = scheduled('r1', 'ending', { state: 'running', tryNumber: 1 });
+      await seedRun('etl', 'r1', [big, q1, q2, other, ending]);
+
+      // 3 slots: 'busy' and 'ending' hold one each, but 'ending' ends in this very batch.
+      const res = await store.write({
+        tis: [queue(big), { row: { ...ending, state: 'success', endedAt: 60 }, expect: { tryNumber: 1, states: ['running'] } }, queue(q1), queue(q2), queue(other)],
+      });
+      expect(res).toEqual({ tis: [true, true, true, true, true], runs: [], poolFull: [2, 3], poolRoom: { small: 0, default_pool: 127 } });
+      expect((await store.getTaskInstance(key('r1', 'big')))!).toMatchObject({ state: 'queued', tryNumber: 1, queuedBy: 's1' });
+      expect(await store.getTaskInstance(key('r1', 'q1'))).toEqual(q1);
+      expect(await store.getTaskInstance(key('r1', 'q2'))).toEqual(q2);
+      expect((await store.getTaskInstance(key('r1', 'other')))!.state).toBe('queued');
+
+      // 'busy' ends: its slot goes to the first waiting try of the batch.
+      const again = await store.write({ tis: [queue(q1), queue(q2), { row: { ...scheduled('r0', 'busy'), state: 'success', tryNumber: 1 }, expect: { tryNumber: 1, states: ['running'] } }] });
+      expect(again).toMatchObject({ tis: [true, true, true], poolFull: [1], poolRoom: { small: 0 } });
+      expect((await store.getTaskInstance(key('r1', 'q1')))!.state).toBe('queued');
+      // A write whose compare-and-set fails takes no slot; a running try holds its slot.
+      const [q3, q4] = [scheduled('r1', 'q3'), scheduled('r1', 'q4')];
+      await seedRun('etl', 'r2', [{ ...q3, runId: 'r2' }, { ...q4, runId: 'r2' }]);
+      await store.setPool({ name: 'small', slots: 5, description: null }); // 3 in use: room for 2
+      const third = await store.write({ tis: [queue({ ...q3, runId: 'r2', tryNumber: 5 }), queue({ ...q4, runId: 'r2' })] });
+      expect(third).toMatchObject({ tis: [false, true], poolFull: [], poolRoom: { small: 1 } });
+    });
+
+    it('gives a pool missing from the table no room', async () => {
+      const lost = scheduled('r1', 'lost', { pool: 'nowhere' });
+      await seedRun('etl', 'r1', [lost]);
+      expect(await store.write({ tis: [queue(lost)] })).toEqual({ tis: [true], runs: [], poolFull: [0], poolRoom: { nowhere: 0 } });
+      expect(await store.getTaskInstance(key('r1', 'lost'))).toEqual(lost);
+    });
+
+    it('hands each slot out once when several schedulers queue into one pool at once', async () => {
+      await store.setPool({ name: 'duo', slots: 2, description: null });
+      const schedulers = [store, await second(), await second()];
+      for (let round = 0; round < 5; round++) {
+        // Each scheduler drives its own run of 3 scheduled tries and queues all of them at once.
+        const runs = schedulers.map((_, i) => `r${round}-${i}`);
+        for (const runId of runs) await seedRun('etl', runId, ['a', 'b', 'c'].map((t) => scheduled(runId, t, { pool: 'duo' })));
+        const results = await Promise.all(
+          schedulers.map((s, i) => s.write({ tis: ['a', 'b', 'c'].map((t) => queue(scheduled(runs[i]!, t, { pool: 'duo' }))) })),
+        );
+        const queued = (await store.findStaleQueued(Number.MAX_SAFE_INTEGER, 100)).filter((t) => t.pool === 'duo');
+        expect(queued, `round ${round}`).toHaveLength(2);
+        expect(results.reduce((n, r) => n + 3 - r.poolFull!.length, 0), `round ${round}`).toBe(2);
+        // The tries end: the next round starts with the pool empty.
+        await store.write({ tis: queued.map((t) => ({ row: { ...t, state: 'success' as const }, expect: { tryNumber: t.tryNumber, states: ['queued' as const] } })) });
+      }
+    });
+  });
+
+  describe('run starts under maxActiveRuns', () => {
+    const state = async (runId: string) => (await store.getRun('etl', runId))!;
+
+    beforeEach(async () => {
+      if (newTarget === null) return;
+      await store.upsertDag({ dagId: 'etl', file: 'dags/etl.ts', version: 'v1', serialized: serializedDag('etl') });
+    });
+
+    it('starts a queued run the caller holds, only while fewer than maxActiveRuns of its DAG run', async () => {
+      await seedRun('etl', 'running', [], { state: 'running', claimedBy: 'B' });
+      for (const runId of ['q1', 'q2']) await seedRun('etl', runId, [], { claimedBy: 'A' });
+      await seedRun('etl', 'theirs', [], { claimedBy: 'B' });
+      await seedRun('other', 'q', [], { claimedBy: 'A' });
+
+      expect(await store.startRun('etl', 'q1', 'A', 2, 100)).toBe(true);
+      expect(await state('q1')).toMatchObject({ state: 'running', startedAt: 100, claimedBy: 'A' });
+      expect(await store.startRun('etl', 'q2', 'A', 2, 101)).toBe(false); // 2 running
+      expect(await state('q2')).toMatchObject({ state: 'queued', startedAt: null });
+      expect(await store.startRun('etl', 'theirs', 'A', 5, 102)).toBe(false); // held by B
+      expect(await store.startRun('etl', 'q1', 'A', 5, 103)).toBe(false); // no longer queued
+      expect(await store.startRun('other', 'q', 'A', 5, 104)).toBe(false); // its DAG is not in the table
+      // A run that ends makes room.
+      await store.write({ runs: [{ dagId: 'etl', runId: 'running', expectStates: ['running'], set: { state: 'success', endedAt: 110 } }] });
+      expect(await store.startRun('etl', 'q2', 'A', 2, 111)).toBe(true);
+      expect((await state('q1')).startedAt).toBe(100);
+    });
+
+    it('starts no more than maxActiveRuns runs when several schedulers start runs at once', async () => {
+      const schedulers = [
+        { id: 'A', store },
+        { id: 'B', store: await second() },
+        { id: 'C', store: await second() },
+      ];
+      for (const [i, s] of schedulers.entries()) {
+        for (let n = 0; n < 4; n++) await seedRun('etl', `${s.id}${n}`, [], { claimedBy: s.id, queuedAt: i * 10 + n });
+      }
+      const started = await Promise.all(schedulers.flatMap((s) => [0, 1, 2, 3].map((n) => s.store.startRun('etl', `${s.id}${n}`, s.id, 2, 100))));
+      expect(started.filter(Boolean)).toHaveLength(2);
+      expect(await store.listRuns({ dagId: 'etl', states: ['running'] })).toHaveLength(2);
+    });
+  });
+
   describe('schedulers and claims', () => {
     const beat = (s: Store, id: string, at: number) =>
       s.heartbeatScheduler({ id, hostname: 'host', pid: 1000, startedAt: 1, lastHeartbeatAt: at });

@@ -9,7 +9,7 @@ import type { DagOptions } from '../../src/dag/types.js';
 import { RunEngine } from '../../src/scheduler/run-engine.js';
 import { initialTaskInstances, RunState } from '../../src/scheduler/run-state.js';
 import { createStore } from '../../src/store/index.js';
-import type { RunRow, Store } from '../../src/store/types.js';
+import type { RunRow, Store, WriteBatch } from '../../src/store/types.js';
 import { FakeExecutor, type ScriptedOutcome } from '../helpers/fake-executor.js';
 import type { TaskWork } from '../../src/protocol/messages.js';
 
@@ -19,21 +19,25 @@ afterEach(async () => {
   store = undefined;
 });
 
-async function setup(options: Omit<DagOptions, 'id'>, build: (d: DagBuilder) => void, script: (w: TaskWork) => ScriptedOutcome | Promise<ScriptedOutcome>, engineOptions: { parallelism?: number; poolSlots?: Map<string, number> } = {}) {
+async function setup(options: Omit<DagOptions, 'id'>, build: (d: DagBuilder) => void, script: (w: TaskWork) => ScriptedOutcome | Promise<ScriptedOutcome>, engineOptions: { parallelism?: number; poolSlots?: Map<string, number>; poolsInStore?: boolean } = {}) {
   store = await createStore(`sqlite:${join(mkdtempSync(join(tmpdir(), 'kiln-engine-')), 'kiln.db')}`);
   await store.migrate();
   const serialized = serializeDag(dag({ id: 'd', ...options }, build));
   await store.upsertDag({ dagId: 'd', file: '/dev/null', version: 'v1', serialized });
   const late: { engine?: RunEngine } = {};
   const executor = new FakeExecutor({ parallelism: engineOptions.parallelism ?? 8, onEvent: (e) => late.engine!.onExecutorEvent(e) }, script);
-  const engine = (late.engine = new RunEngine({ store, executor, schedulerId: 'test', logsFolder: '/tmp/kiln-engine-logs', defaultIsolation: 'thread', poolSlots: engineOptions.poolSlots }));
+  // The engine's transactions, counted.
+  const writes = { count: 0 };
+  const s = store;
+  const counted = new Proxy(s, { get: (target, prop) => (prop === 'write' ? (batch: WriteBatch) => (writes.count++, s.write(batch)) : Reflect.get(target, prop)) });
+  const engine = (late.engine = new RunEngine({ store: counted, executor, schedulerId: 'test', logsFolder: '/tmp/kiln-engine-logs', defaultIsolation: 'thread', poolSlots: engineOptions.poolSlots, poolsInStore: engineOptions.poolsInStore }));
   const newRun = async (runId = 'r1') => {
-    const row: RunRow = { dagId: 'd', runId, runType: 'manual', logicalDate: 0, state: 'queued', params: {}, dagVersion: 'v1', queuedAt: Date.now(), startedAt: null, endedAt: null, claimedBy: 'test' };
+    const row: RunRow = { dagId: 'd', runId, runType: 'manual', logicalDate: 0, dataIntervalStart: 0, dataIntervalEnd: 0, state: 'queued', params: {}, dagVersion: 'v1', queuedAt: Date.now(), startedAt: null, endedAt: null, claimedBy: 'test' };
     const tis = initialTaskInstances('d', runId, serialized.tasks);
     await store!.createRun(row, tis);
     return new RunState(row, serialized, '/dev/null', tis);
   };
-  return { engine, executor, store: store!, newRun, serialized };
+  return { engine, executor, store: store!, newRun, serialized, writes };
 }
 
 const ok: ScriptedOutcome = { outcome: 'success' };
@@ -102,6 +106,46 @@ describe('RunEngine', () => {
     engine.adopt(run);
     await engine.whenRunFinished(run);
     expect(executor.maxRunning).toBe(2);
+  });
+
+  it('with poolsInStore, takes slots in the store: a try it refuses stays scheduled and goes as soon as a slot frees', async () => {
+    const { engine, executor, store, newRun, serialized, writes } = await setup({}, (d) => {
+      for (let i = 0; i < 5; i++) d.task(`t${i}`, () => 1, { pool: 'narrow' });
+    }, () => ({ outcome: 'hold' }), { poolSlots: new Map([['narrow', 4]]), poolsInStore: true });
+    // The engine's estimate says 4 slots; the table says 3, and another scheduler's try holds one.
+    await store.setPool({ name: 'narrow', slots: 3, description: null });
+    const theirs = initialTaskInstances('d', 'theirs', serialized.tasks.slice(0, 1)).map((t) => ({ ...t, state: 'running' as const, tryNumber: 1, queuedBy: 'other' }));
+    await store.createRun({ dagId: 'd', runId: 'theirs', runType: 'manual', logicalDate: 0, dataIntervalStart: 0, dataIntervalEnd: 0, state: 'running', params: {}, dagVersion: 'v1', queuedAt: 0, startedAt: 0, endedAt: null, claimedBy: 'other' }, theirs);
+    const run = await newRun();
+    engine.adopt(run);
+    await until(() => executor.heldKeys().length === 2);
+    await engine.whenIdle();
+    const states = async () => (await store.getTaskInstances('d', 'r1')).map((t) => `${t.taskId}:${t.state}:${t.tryNumber}`);
+    expect(await states()).toEqual(['t0:running:1', 't1:running:1', 't2:scheduled:0', 't3:scheduled:0', 't4:scheduled:0']);
+    expect(executor.submitted.map((w) => w.taskId)).toEqual(['t0', 't1']);
+    // Refused once (t2 and t3 keep their place in line, ahead of t4), the engine waits for
+    // room instead of asking again on every event.
+    const writesWhenFull = writes.count;
+    engine.onExecutorEvent({ type: 'heartbeat', keys: executor.heldKeys(), at: Date.now() });
+    await engine.whenIdle();
+    expect(writes.count).toBe(writesWhenFull + 1); // the heartbeat's own
+    expect(executor.submitted).toHaveLength(2);
+    // One of ours ends: the next try goes at once, no tick needed.
+    executor.release(executor.heldKeys()[0]!);
+    await until(() => executor.submitted.length === 3);
+    expect(executor.submitted[2]!.taskId).toBe('t2');
+    // The other scheduler's try ends: seen at the next tick (poke).
+    await store.write({ tis: [{ row: { ...theirs[0]!, state: 'success' }, expect: { tryNumber: 1, states: ['running'] } }] });
+    await engine.whenIdle();
+    expect(executor.submitted).toHaveLength(3);
+    engine.poke();
+    await until(() => executor.heldKeys().length === 3); // the table's 3 slots, all ours now
+    expect(executor.submitted.map((w) => w.taskId)).toEqual(['t0', 't1', 't2', 't3']);
+    for (const k of executor.heldKeys()) executor.release(k);
+    await until(() => executor.submitted.length === 5 && executor.heldKeys().length === 1);
+    executor.release(executor.heldKeys()[0]!);
+    expect((await engine.whenRunFinished(run)).run.state).toBe('success');
+    expect(executor.maxRunning).toBe(3);
   });
 
   it('ignores a late event from a stale try', async () => {

@@ -44,7 +44,7 @@ async function setup(options: Omit<DagOptions, 'id'>, build: (d: DagBuilder) => 
   const onEvent = (e: ExecutorEvent) => ref.engine!.onExecutorEvent(e);
   const executor = executorFor?.(onEvent) ?? new SpyExecutor({ parallelism: 8, onEvent }, script);
   const engine = (ref.engine = new RunEngine({ store, executor, schedulerId: 'me', logsFolder: '/tmp/kiln-engine-logs', defaultIsolation: 'thread', onRunStale: (r) => stale.push(r.run.runId) }));
-  const row: RunRow = { dagId: 'd', runId: 'r1', runType: 'manual', logicalDate: 0, state: 'queued', params: {}, dagVersion: 'v1', queuedAt: Date.now(), startedAt: null, endedAt: null, claimedBy: 'me' };
+  const row: RunRow = { dagId: 'd', runId: 'r1', runType: 'manual', logicalDate: 0, dataIntervalStart: 0, dataIntervalEnd: 0, state: 'queued', params: {}, dagVersion: 'v1', queuedAt: Date.now(), startedAt: null, endedAt: null, claimedBy: 'me' };
   const tis = initialTaskInstances('d', 'r1', serialized.tasks);
   await store.createRun(row, tis);
   const run = new RunState(row, serialized, '/dev/null', tis);
@@ -101,6 +101,26 @@ describe('RunEngine under the scheduler service', () => {
     expect(engine.activeTryCount).toBe(1);
     spy.release(key('slow', 1));
     await until(() => engine.activeTryCount === 0, 'the cancelled try to end');
+  });
+
+  it('a cancelled try counts against its run\'s maxActiveTasks until it has ended', async () => {
+    const { engine, executor, store, run, ti } = await setup({ maxActiveTasks: 1 }, (d) => {
+      d.task('slow', () => 1);
+      d.task('next', () => 1);
+    }, holdOn('slow/1'));
+    const spy = executor as SpyExecutor;
+    engine.adopt(run);
+    await until(async () => (await ti('slow')).state === 'running', 'slow running');
+    await markTask(store, await loadRun(store, 'd', 'r1'), 'slow', 'success');
+    engine.refresh('d', 'r1');
+    await until(() => spy.cancelled.length === 1, 'the try of slow to be cancelled');
+    await engine.whenIdle();
+    // slow/1 still runs (the executor has not reported its end): next must wait.
+    expect(spy.submitted.map((w) => w.taskId)).toEqual(['slow']);
+    spy.release(key('slow', 1));
+    expect((await engine.whenRunFinished(run)).run.state).toBe('success');
+    expect(spy.submitted.map((w) => w.taskId)).toEqual(['slow', 'next']);
+    expect(spy.maxRunning).toBe(1);
   });
 
   it('a run changed under it goes stale: its tries are cancelled and it stays draining until they end', async () => {

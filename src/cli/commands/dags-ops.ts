@@ -7,7 +7,9 @@ import { triggerRun } from '../../scheduler/run-creation.js';
 import type { RunRow } from '../../store/types.js';
 import { configFrom, type GlobalOptions } from '../config-flags.js';
 import { EXIT, printJson } from '../output.js';
-import { parseParams } from '../params.js';
+import { parseDateFlag, parseParams } from '../params.js';
+
+const iso = (t: number): string => new Date(t).toISOString();
 
 type Run = (action: () => Promise<number>) => Promise<void>;
 
@@ -20,27 +22,30 @@ export function registerDagOpsCommands(program: Command, run: Run): void {
     .argument('<dag-id>', 'the DAG to run')
     .option('--params <json>', 'run parameters as a JSON object (merged over the DAG params)')
     .option('--run-id <id>', 'run id (default manual__<timestamp>)')
+    .option('--logical-date <date>', 'the run\'s logical date (ISO 8601, UTC unless a zone is given; default now); its data interval is inferred from it')
     .option('--count <n>', 'queue this many runs at once (ids manual__<timestamp>, one millisecond apart)', '1')
     .option('--json', 'print the queued runs as JSON')
-    .action((dagId: string, opts: { params?: string; runId?: string; count: string; json?: boolean }, cmd: Command) =>
+    .action((dagId: string, opts: { params?: string; runId?: string; logicalDate?: string; count: string; json?: boolean }, cmd: Command) =>
       run(async () => {
         const params = parseParams(opts.params);
+        const logicalDate = parseDateFlag('--logical-date', opts.logicalDate);
         const count = Number(opts.count);
         if (!Number.isInteger(count) || count < 1) throw new UsageError(`--count must be an integer >= 1, got '${opts.count}'`);
         if (count > 1 && opts.runId !== undefined) throw new UsageError('--run-id names one run; it cannot be used with --count');
+        if (count > 1 && logicalDate !== undefined) throw new UsageError('--logical-date names one run; it cannot be used with --count (see kiln backfill)');
         const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>());
         const { runs, paused } = await withStore(config, async (store) => {
           const dag = await storedDag(store, config, dagId);
           const runs: RunRow[] = [];
           let now = Date.now();
           for (let i = 0; i < count; i++) {
-            const { run: row } = await triggerRun(store, dag, { params, runId: opts.runId, now });
+            const { run: row } = await triggerRun(store, dag, { params, runId: opts.runId, logicalDate, now });
             runs.push(row);
-            now = row.logicalDate + 1;
+            now = row.queuedAt + 1;
           }
           return { runs, paused: dag.isPaused };
         });
-        if (opts.json) printJson({ dagId, paused, runs: runs.map((r) => ({ runId: r.runId, state: r.state, logicalDate: new Date(r.logicalDate).toISOString(), params: r.params })) });
+        if (opts.json) printJson({ dagId, paused, runs: runs.map((r) => ({ runId: r.runId, state: r.state, runType: r.runType, logicalDate: iso(r.logicalDate), dataIntervalStart: iso(r.dataIntervalStart), dataIntervalEnd: iso(r.dataIntervalEnd), params: r.params })) });
         else {
           for (const r of runs) process.stdout.write(`queued run ${r.runId} of DAG ${dagId}\n`);
           if (paused) process.stdout.write(`DAG ${dagId} is paused: its runs wait until \`kiln dags unpause ${dagId}\`\n`);

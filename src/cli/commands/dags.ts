@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
 import { runDagTest } from '../../app/dags-test.js';
-import { parseDagFolder } from '../../app/dag-files.js';
+import { dagSourcesFolder, parseDagFolder } from '../../app/dag-files.js';
+import { KilnError } from '../../errors.js';
 import { withStore } from '../../app/scheduler-ops.js';
 import { configFrom, type GlobalOptions } from '../config-flags.js';
 import { LiveView } from '../live-view.js';
 import { EXIT, formatBytes, formatMs, formatTable, printJson } from '../output.js';
-import { parseParams } from '../params.js';
+import { parseDateFlag, parseParams } from '../params.js';
 
 export function registerDagCommands(program: Command, run: (action: () => Promise<number>) => Promise<void>): void {
   const dags = program.command('dags').description('work with DAGs');
@@ -17,13 +18,17 @@ export function registerDagCommands(program: Command, run: (action: () => Promis
     .option('--executor <name>', 'thread | process | spawn | local, or a module path exporting an executor factory')
     .option('--params <json>', 'run parameters as a JSON object')
     .option('--run-id <id>', 'run id (default manual__<timestamp>)')
+    .option('--logical-date <date>', 'the run\'s logical date (ISO 8601, UTC unless a zone is given; default now); the data interval is inferred from it')
     .option('--json', 'print the result as JSON')
-    .action((target: string, opts: { executor?: string; params?: string; runId?: string; json?: boolean }, cmd: Command) =>
+    .action((target: string, opts: { executor?: string; params?: string; runId?: string; logicalDate?: string; json?: boolean }, cmd: Command) =>
       run(async () => {
         const params = parseParams(opts.params);
+        const logicalDate = parseDateFlag('--logical-date', opts.logicalDate);
         const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>(), { executor: opts.executor });
         const view = opts.json ? null : new LiveView();
-        const report = await runDagTest(config, target, { params, runId: opts.runId, onTaskChange: (ti, all) => view?.update(ti, all) });
+        const report = await runDagTest(config, target, {
+          params, runId: opts.runId, logicalDate, onTaskChange: (ti, all) => view?.update(ti, all), log: (m) => process.stderr.write(`kiln: ${m}\n`),
+        });
         view?.done();
         if (opts.json) printJson(report);
         else {
@@ -46,7 +51,7 @@ export function registerDagCommands(program: Command, run: (action: () => Promis
     .action((opts: { json?: boolean }, cmd: Command) =>
       run(async () => {
         const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>());
-        const parsed = await parseDagFolder(config.dagsFolder, config.parseTimeoutMs);
+        const parsed = await parseDagFolder(config.dagsFolder, config.parseTimeoutMs, dagSourcesFolder(config));
         const doc = {
           dags: parsed.filter((p) => p.dag).map((p) => ({ dagId: p.dag!.dagId, file: p.file, tasks: p.dag!.tasks.length, schedule: p.dag!.schedule })),
           importErrors: parsed.filter((p) => p.error).map((p) => ({ file: p.file, error: p.error! })),
@@ -57,6 +62,23 @@ export function registerDagCommands(program: Command, run: (action: () => Promis
           process.stdout.write(doc.dags.length > 0 ? formatTable(['dag', 'tasks', 'schedule', 'file'], doc.dags.map((d) => [d.dagId, d.tasks, d.schedule ?? 'manual', d.file])) : `no DAGs in ${config.dagsFolder}\n`);
           if (doc.importErrors.length > 0) process.stdout.write(`\nimport errors:\n${doc.importErrors.map((e) => `  ${e.error}`).join('\n')}\n`);
         }
+        return EXIT.ok;
+      }),
+    );
+
+  dags
+    .command('versions')
+    .description('list the stored versions of a DAG (a run executes the version it was created with)')
+    .argument('<dag-id>')
+    .option('--json', 'print as JSON')
+    .action((dagId: string, opts: { json?: boolean }, cmd: Command) =>
+      run(async () => {
+        const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>());
+        const { current, versions } = await withStore(config, async (store) => ({ current: (await store.getDag(dagId))?.version ?? null, versions: await store.listDagVersions(dagId) }));
+        if (versions.length === 0) throw new KilnError('DAG_NOT_FOUND', `the database has no version of DAG '${dagId}' (run \`kiln dags list\` or a scheduler to record the DAG folder)`);
+        const rows = versions.map((v) => ({ version: v.version, createdAt: new Date(v.createdAt).toISOString(), runs: v.runs, current: v.version === current }));
+        if (opts.json) printJson({ dagId, versions: rows });
+        else process.stdout.write(formatTable(['version', 'first parsed', 'runs', 'current'], rows.map((r) => [r.version, r.createdAt, r.runs, r.current ? 'yes' : '-'])));
         return EXIT.ok;
       }),
     );

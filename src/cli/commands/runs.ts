@@ -28,7 +28,7 @@ export function registerRunCommands(program: Command, run: Run): void {
         }
         const r = report.run;
         const took = r.startedAt !== null && r.endedAt !== null ? `, took ${formatMs(r.endedAt - r.startedAt)}` : '';
-        process.stdout.write(`DAG ${r.dagId} run ${r.runId}: ${r.state} (${r.runType}, logical date ${iso(r.logicalDate)}, queued ${iso(r.queuedAt)}, started ${iso(r.startedAt)}, ended ${iso(r.endedAt)}${took}, scheduler ${r.claimedBy ?? '-'})\n\n`);
+        process.stdout.write(`DAG ${r.dagId} run ${r.runId}: ${r.state} (${r.runType}, logical date ${iso(r.logicalDate)}, data interval ${iso(r.dataIntervalStart)} to ${iso(r.dataIntervalEnd)}, DAG version ${r.dagVersion}, queued ${iso(r.queuedAt)}, started ${iso(r.startedAt)}, ended ${iso(r.endedAt)}${took}, scheduler ${r.claimedBy ?? '-'})\n\n`);
         process.stdout.write(
           formatTable(
             ['task', 'state', 'try', 'duration', 'isolation', 'pid', 'exit', 'signal', 'peak rss', 'error'],

@@ -34,6 +34,9 @@ export const dagRun = pgTable(
     dagId: text('dag_id').notNull(),
     runId: text('run_id').notNull(),
     runType: text('run_type').$type<RunType>().notNull(),
+    /** migrations/0003: the data interval [start, end) the run covers. */
+    dataIntervalStart: bigint('data_interval_start', { mode: 'number' }).notNull(),
+    dataIntervalEnd: bigint('data_interval_end', { mode: 'number' }).notNull(),
     logicalDate: bigint('logical_date', { mode: 'number' }).notNull(),
     state: text('state').$type<RunState>().notNull(),
     params: text('params').notNull(),
@@ -43,7 +46,14 @@ export const dagRun = pgTable(
     endedAt: bigint('ended_at', { mode: 'number' }),
     claimedBy: text('claimed_by'),
   },
-  (t) => [primaryKey({ columns: [t.dagId, t.runId] }), index('dag_run_state_idx').on(t.state)],
+  (t) => [
+    primaryKey({ columns: [t.dagId, t.runId] }),
+    index('dag_run_state_idx').on(t.state),
+    // migrations/0002: the retention clean's range scan by end time.
+    index('dag_run_ended_at_idx').on(t.endedAt, t.dagId, t.runId),
+    // migrations/0003: the previous successful run; a backfill's run per logical date.
+    index('dag_run_logical_date_idx').on(t.dagId, t.logicalDate),
+  ],
 );
 
 export const taskInstance = pgTable(

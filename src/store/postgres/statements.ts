@@ -6,10 +6,10 @@
  * round trips however many rows it holds (a round trip is ~0.2 ms here, SQLite's whole
  * statement ~0.005 ms: the reason the dialects' statements differ).
  */
-import { and, asc, count, eq, getTableColumns, inArray, lt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, desc, eq, getTableColumns, inArray, lt, sql, type SQL } from 'drizzle-orm';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import type { PgColumn } from 'drizzle-orm/pg-core';
-import { ACTIVE_RUN_STATES, TI_MUTABLE_FIELDS } from '../rows.js';
+import { ACTIVE_RUN_STATES, FINISHED_RUN_STATES, TI_MUTABLE_FIELDS } from '../rows.js';
 import { dag, dagRun, dagVersion, importError, pool, scheduler, taskInstance as ti, xcom } from './schema.js';
 
 const p = sql.placeholder;
@@ -100,11 +100,29 @@ export function preparePgStatements(db: NodePgDatabase) {
       .where(and(eq(ti.state, 'queued'), lt(ti.queuedAt, p('before'))))
       .limit(p('limit'))
       .prepare(name('ti_stale_queued')),
+    // Pool room, in the transaction that queues tries (see WriteBatch). First the pools'
+    // rows are locked, in name order (no deadlock between schedulers locking several); then,
+    // in a later statement (READ COMMITTED: a new snapshot, taken once the lock is held, so it
+    // sees every try the previous holder queued), the slots in use are summed over the
+    // queued and running rows only (the state index), never the whole table.
+    poolLock: db
+      .select({ name: pool.name, slots: pool.slots })
+      .from(pool)
+      .where(inArrayParam(pool.name, 'names'))
+      .orderBy(asc(pool.name))
+      .for('update')
+      .prepare(name('pool_lock')),
+    poolUsed: db
+      .select({ name: ti.pool, used: sql<number>`sum(${ti.poolSlots})`.mapWith(Number) })
+      .from(ti)
+      .where(and(inArray(ti.state, ['queued', 'running']), inArrayParam(ti.pool, 'names')))
+      .groupBy(ti.pool)
+      .prepare(name('pool_used')),
 
     // Runs.
     runInsert: db
       .insert(dagRun)
-      .values(placeholders(['dagId', 'runId', 'runType', 'logicalDate', 'state', 'params', 'dagVersion', 'queuedAt', 'startedAt', 'endedAt', 'claimedBy']))
+      .values(placeholders(['dagId', 'runId', 'runType', 'logicalDate', 'dataIntervalStart', 'dataIntervalEnd', 'state', 'params', 'dagVersion', 'queuedAt', 'startedAt', 'endedAt', 'claimedBy']))
       .onConflictDoNothing()
       .prepare(name('run_insert')),
     runSet: db
@@ -117,6 +135,30 @@ export function preparePgStatements(db: NodePgDatabase) {
       .where(and(runKey, inArrayParam(dagRun.state, 'expectStates')))
       .prepare(name('run_set')),
     runGet: db.select().from(dagRun).where(runKey).prepare(name('run_get')),
+    // The latest successful run before a logical date (dag_run_logical_date_idx, read backwards).
+    runPrevSuccess: db
+      .select({ dataIntervalStart: dagRun.dataIntervalStart, dataIntervalEnd: dagRun.dataIntervalEnd })
+      .from(dagRun)
+      .where(and(eq(dagRun.dagId, p('dagId')), eq(dagRun.state, 'success'), lt(dagRun.logicalDate, p('before'))))
+      .orderBy(desc(dagRun.logicalDate))
+      .limit(1)
+      .prepare(name('run_prev_success')),
+    // Starting a run under maxActiveRuns: the DAG's row is locked first, then (a later
+    // statement, so a snapshot that sees the run the previous holder started) the run is
+    // started if fewer than maxActiveRuns runs of the DAG are running.
+    dagLock: db.select({ dagId: dag.dagId }).from(dag).where(eq(dag.dagId, p('dagId'))).for('update').prepare(name('dag_lock')),
+    runStart: db
+      .update(dagRun)
+      .set({ state: 'running', startedAt: sql`${p('now')}::bigint` })
+      .where(
+        and(
+          runKey,
+          eq(dagRun.state, 'queued'),
+          eq(dagRun.claimedBy, p('schedulerId')),
+          sql`(select count(*) from ${dagRun} r where r.dag_id = ${p('dagId')} and r.state = 'running') < ${p('maxActiveRuns')}::integer`,
+        ),
+      )
+      .prepare(name('run_start')),
     runCountActive: db
       .select({ n: count() })
       .from(dagRun)
@@ -152,6 +194,66 @@ export function preparePgStatements(db: NodePgDatabase) {
       .set({ claimedBy: null })
       .where(and(eq(dagRun.claimedBy, p('schedulerId')), inArray(dagRun.state, [...ACTIVE_RUN_STATES])))
       .prepare(name('run_release')),
+
+    // Retention: finished runs that ended before `before`, oldest first, after the keyset
+    // cursor. One range scan of dag_run_ended_at_idx (the cursor continues inside it); the
+    // counts are primary-key prefix lookups per selected run, never a task-instance scan.
+    runsExpired: db
+      .select({
+        dagId: dagRun.dagId,
+        runId: dagRun.runId,
+        endedAt: sql<number>`${dagRun.endedAt}`.mapWith(Number),
+        taskInstances: sql<number>`(select count(*) from ${ti} t where t.dag_id = "dag_run"."dag_id" and t.run_id = "dag_run"."run_id")`.mapWith(Number),
+        xcoms: sql<number>`(select count(*) from ${xcom} x where x.dag_id = "dag_run"."dag_id" and x.run_id = "dag_run"."run_id")`.mapWith(Number),
+      })
+      .from(dagRun)
+      .where(
+        and(
+          lt(dagRun.endedAt, p('before')),
+          inArray(dagRun.state, [...FINISHED_RUN_STATES]),
+          sql`(${dagRun.endedAt}, ${dagRun.dagId}, ${dagRun.runId}) > (${p('afterEndedAt')}::bigint, ${p('afterDagId')}::text, ${p('afterRunId')}::text)`,
+        ),
+      )
+      .orderBy(asc(dagRun.endedAt), asc(dagRun.dagId), asc(dagRun.runId))
+      .limit(p('limit'))
+      .prepare(name('runs_expired')),
+    // The same runs, locked for deletion. SKIP LOCKED: a run another cleaner has taken, or
+    // one an operator is changing, is left out rather than waited for. A row changed since
+    // the statement began is re-checked against its new version (cleared: no longer finished).
+    runsExpiredLock: db
+      .select({ dagId: dagRun.dagId, runId: dagRun.runId, endedAt: sql<number>`${dagRun.endedAt}`.mapWith(Number) })
+      .from(dagRun)
+      .where(and(lt(dagRun.endedAt, p('before')), inArray(dagRun.state, [...FINISHED_RUN_STATES])))
+      .orderBy(asc(dagRun.endedAt), asc(dagRun.dagId), asc(dagRun.runId))
+      .limit(p('limit'))
+      .for('update', { skipLocked: true })
+      .prepare(name('runs_expired_lock')),
+    // Locks every task instance of the given runs and returns the runs with one it could not
+    // lock: `tasks clear` / `tasks mark` write task instances first and the run second, so a
+    // cleaner holding the run must not then wait for a task instance (a deadlock); it skips
+    // that run instead.
+    runsWithBusyTis: db
+      .selectDistinct({ dagId: ti.dagId, runId: ti.runId })
+      .from(ti)
+      .where(
+        sql`(${ti.dagId}, ${ti.runId}) in (select * from unnest(${p('dagIds')}::text[], ${p('runIds')}::text[]))
+          and not exists (select 1 from ${ti} l
+            where l.dag_id = "task_instance"."dag_id" and l.run_id = "task_instance"."run_id" and l.task_id = "task_instance"."task_id"
+            for update skip locked)`,
+      )
+      .prepare(name('runs_with_busy_tis')),
+    tisDeleteOfRuns: db
+      .delete(ti)
+      .where(sql`(${ti.dagId}, ${ti.runId}) in (select * from unnest(${p('dagIds')}::text[], ${p('runIds')}::text[]))`)
+      .prepare(name('tis_delete_of_runs')),
+    xcomsDeleteOfRuns: db
+      .delete(xcom)
+      .where(sql`(${xcom.dagId}, ${xcom.runId}) in (select * from unnest(${p('dagIds')}::text[], ${p('runIds')}::text[]))`)
+      .prepare(name('xcoms_delete_of_runs')),
+    runsDelete: db
+      .delete(dagRun)
+      .where(sql`(${dagRun.dagId}, ${dagRun.runId}) in (select * from unnest(${p('dagIds')}::text[], ${p('runIds')}::text[]))`)
+      .prepare(name('runs_delete')),
 
     // XCom.
     // Every XCom of a batch in one statement (keys must be unique within it).

@@ -13,12 +13,13 @@
  * so several stores (or processes) never collide.
  */
 import pg from 'pg';
-import { and, desc, eq, inArray, type SQL } from 'drizzle-orm';
+import { and, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import type { RunState, SerializedDag } from '../../dag/types.js';
 import { KilnError } from '../../errors.js';
 import {
   DEFAULT_POOL,
+  EXPIRED_RUNS_START,
   decodeXcom,
   encodeXcom,
   runWriteValues,
@@ -29,6 +30,9 @@ import {
 } from '../rows.js';
 import type {
   DagRow,
+  ExpiredRun,
+  ExpiredRunBatch,
+  ExpiredRunPage,
   ImportErrorRow,
   PoolRow,
   RunRow,
@@ -36,16 +40,23 @@ import type {
   Store,
   TiKey,
   TiRow,
+  TiWrite,
   WriteBatch,
   WriteBatchResult,
+  DataInterval,
+  DagVersionRow,
 } from '../types.js';
+import { describeStoreErrors } from '../errors.js';
 import { parsePostgresUrl, type PostgresTarget } from './connection.js';
+import { describePgError } from './errors.js';
 import { migratePostgres } from './migrate.js';
-import { dagRun } from './schema.js';
+import { dagRun, dagVersion } from './schema.js';
 import { preparePgStatements, TI_COLUMNS, type PgStatements } from './statements.js';
 
 export async function openPostgresStore(url: string): Promise<Store> {
-  return new PostgresStore(parsePostgresUrl(url));
+  const target = parsePostgresUrl(url);
+  // A lost connection surfaces as StoreUnavailableError: the scheduler waits it out (errors.ts).
+  return describeStoreErrors(new PostgresStore(target), describePgError(target.display));
 }
 
 type UpsertDag = Parameters<Store['upsertDag']>[0];
@@ -62,7 +73,9 @@ class PostgresStore implements Store {
   private closed = false;
 
   constructor(private readonly target: PostgresTarget) {
-    this.pool = new pg.Pool({ ...target.pool, idleTimeoutMillis: 60_000 });
+    // connectionTimeoutMillis: a server out of reach fails a call (and the scheduler retries)
+    // instead of hanging on the operating system's TCP timeout.
+    this.pool = new pg.Pool({ connectionTimeoutMillis: 10_000, ...target.pool, idleTimeoutMillis: 60_000 });
     // An idle connection that dies (say, a server restart) is dropped by the pool; without a
     // listener its 'error' event would crash the process.
     this.pool.on('error', () => {});
@@ -200,12 +213,28 @@ class PostgresStore implements Store {
     });
   }
 
+  async prevSuccessfulInterval(dagId: string, beforeLogicalDate: number): Promise<DataInterval | undefined> {
+    const [row] = await this.one((s) => s.runPrevSuccess.execute({ dagId, before: beforeLogicalDate }));
+    return row;
+  }
+
   async getRun(dagId: string, runId: string): Promise<RunRow | undefined> {
     const [row] = await this.one((s) => s.runGet.execute({ dagId, runId }));
     return row === undefined ? undefined : toRunRow(row);
   }
 
   /** Filters vary per call, so this one query is built each time; it is not on the hot path. */
+  /** Not on the hot path: built per call. */
+  async listDagVersions(dagId: string): Promise<DagVersionRow[]> {
+    const runs = sql<number>`(select count(*) from ${dagRun} where ${dagRun.dagId} = ${dagVersion.dagId} and ${dagRun.dagVersion} = ${dagVersion.version})`;
+    const rows = await this.poolDb
+      .select({ version: dagVersion.version, createdAt: dagVersion.createdAt, runs })
+      .from(dagVersion)
+      .where(eq(dagVersion.dagId, dagId))
+      .orderBy(desc(dagVersion.createdAt), desc(dagVersion.version));
+    return rows.map((r) => ({ ...r, runs: Number(r.runs) }));
+  }
+
   async listRuns(filter: { dagId?: string; states?: readonly RunState[]; limit?: number } = {}): Promise<RunRow[]> {
     const where: SQL[] = [];
     if (filter.dagId !== undefined) where.push(eq(dagRun.dagId, filter.dagId));
@@ -225,6 +254,13 @@ class PostgresStore implements Store {
     return row?.n ?? 0;
   }
 
+  async startRun(dagId: string, runId: string, schedulerId: string, maxActiveRuns: number, now: number): Promise<boolean> {
+    return this.tx(async (s) => {
+      if ((await s.dagLock.execute({ dagId })).length === 0) return false;
+      return affected(await s.runStart.execute({ dagId, runId, schedulerId, maxActiveRuns, now }));
+    });
+  }
+
   // Task instances
 
   async getTaskInstances(dagId: string, runId: string): Promise<TiRow[]> {
@@ -239,8 +275,9 @@ class PostgresStore implements Store {
   /**
    * In one transaction and a handful of round trips whatever the batch size: task-instance
    * compare-and-sets first (one bulk statement; one statement per write, in order, if the
-   * batch names a TI twice, so a later write sees the earlier one), then all heartbeats (only
-   * tries still running are touched), all XComs (the last value per key wins), run states.
+   * batch names a TI twice, so a later write sees the earlier one; writes that queue tries
+   * within pool limits last, see writeWithinPools), then all heartbeats (only tries still
+   * running are touched), all XComs (the last value per key wins), run states.
    */
   async write(batch: WriteBatch): Promise<WriteBatchResult> {
     const tiWrites = batch.tis ?? [];
@@ -249,27 +286,13 @@ class PostgresStore implements Store {
     if (tiWrites.length === 0 && !batch.runs?.length && xcoms.length === 0 && !hb?.keys.length) return { tis: [], runs: [] };
     // Encode before BEGIN: a value that is not JSON fails the call without a round trip.
     const xcomValues = xcoms.map((x) => encodeXcom(x.value));
-    const bulkTis = tiWrites.length > 1 && lastPerKey(tiWrites.map((w) => w.row)).length === tiWrites.length;
+    const withinPools = tiWrites.some((w) => w.ifPoolFull !== undefined);
     const statements =
-      (bulkTis ? 1 : tiWrites.length) + (hb?.keys.length ? 1 : 0) + (xcoms.length > 0 ? 1 : 0) + (batch.runs?.length ?? 0);
+      (withinPools ? 2 : casStatements(tiWrites)) + (hb?.keys.length ? 1 : 0) + (xcoms.length > 0 ? 1 : 0) + (batch.runs?.length ?? 0);
     // A single statement is atomic by itself: BEGIN and COMMIT would only add two round trips
     // (the supervisor's heartbeat-only batches are the common case).
     return this.use(statements > 1, async (s) => {
-      let tis: boolean[];
-      if (bulkTis) {
-        const applied = await s.tiCompareAndSetMany.execute({
-          ...tiColumns(tiWrites.map((w) => w.row)),
-          expectTryNumbers: tiWrites.map((w) => w.expect.tryNumber),
-          expectStates: tiWrites.map((w) => w.expect.states.join(',')),
-        });
-        tis = tiWrites.map(() => false);
-        for (const { ord } of applied) tis[ord - 1] = true;
-      } else {
-        tis = [];
-        for (const w of tiWrites) {
-          tis.push(affected(await s.tiCompareAndSet.execute(tiValues(w.row, w.expect.tryNumber, w.expect.states))));
-        }
-      }
+      const { tis, poolFull, poolRoom } = withinPools ? await writeWithinPools(s, tiWrites) : { tis: await compareAndSet(s, tiWrites), poolFull: undefined, poolRoom: undefined };
       if (hb !== undefined && hb.keys.length > 0) {
         await s.tiHeartbeats.execute({
           at: hb.at,
@@ -291,7 +314,7 @@ class PostgresStore implements Store {
       for (const w of batch.runs ?? []) {
         runs.push(affected(await s.runSet.execute(runWriteValues(w, w.expectStates))));
       }
-      return { tis, runs };
+      return poolRoom === undefined ? { tis, runs } : { tis, runs, poolFull, poolRoom };
     });
   }
 
@@ -343,6 +366,96 @@ class PostgresStore implements Store {
   async releaseRuns(schedulerId: string): Promise<void> {
     await this.one((s) => s.runRelease.execute({ schedulerId }));
   }
+
+  // Retention
+
+  async findExpiredRuns(endedBefore: number, limit: number, after?: ExpiredRun): Promise<ExpiredRunPage> {
+    const cursor = after === undefined ? EXPIRED_RUNS_START : { afterEndedAt: after.endedAt, afterDagId: after.dagId, afterRunId: after.runId };
+    const rows = await this.one((s) => s.runsExpired.execute({ before: endedBefore, limit, ...cursor }));
+    return {
+      runs: rows,
+      taskInstances: rows.reduce((n, r) => n + r.taskInstances, 0),
+      xcoms: rows.reduce((n, r) => n + r.xcoms, 0),
+    };
+  }
+
+  /**
+   * One transaction per batch, and nothing in it waits for another transaction: the runs are
+   * locked SKIP LOCKED (two cleaners take disjoint batches), then their task instances, and a
+   * run with a task instance someone else holds right now is left out of this batch.
+   */
+  async deleteExpiredRuns(endedBefore: number, limit: number): Promise<ExpiredRunBatch> {
+    return this.tx(async (s) => {
+      let runs: ExpiredRun[] = await s.runsExpiredLock.execute({ before: endedBefore, limit });
+      if (runs.length === 0) return { runs, taskInstances: 0, xcoms: 0 };
+      const busy = await s.runsWithBusyTis.execute(runKeyColumns(runs));
+      if (busy.length > 0) {
+        const skip = new Set(busy.map((b) => `${b.dagId}\0${b.runId}`));
+        runs = runs.filter((r) => !skip.has(`${r.dagId}\0${r.runId}`));
+        if (runs.length === 0) return { runs, taskInstances: 0, xcoms: 0 };
+      }
+      const keys = runKeyColumns(runs);
+      const xcoms = (await s.xcomsDeleteOfRuns.execute(keys)).rowCount ?? 0;
+      const taskInstances = (await s.tisDeleteOfRuns.execute(keys)).rowCount ?? 0;
+      await s.runsDelete.execute(keys);
+      return { runs, taskInstances, xcoms };
+    });
+  }
+}
+
+/** One bulk statement, or one per write (in order) when the writes name a TI twice. */
+function casStatements(writes: readonly TiWrite[]): number {
+  return writes.length > 1 && lastPerKey(writes.map((w) => w.row)).length === writes.length ? 1 : writes.length;
+}
+
+/** Task-instance compare-and-sets (ifPoolFull ignored); per write, did it apply. */
+async function compareAndSet(s: PgStatements, writes: readonly TiWrite[]): Promise<boolean[]> {
+  if (casStatements(writes) === 1 && writes.length > 1) {
+    const applied = await s.tiCompareAndSetMany.execute({
+      ...tiColumns(writes.map((w) => w.row)),
+      expectTryNumbers: writes.map((w) => w.expect.tryNumber),
+      expectStates: writes.map((w) => w.expect.states.join(',')),
+    });
+    const tis = writes.map(() => false);
+    for (const { ord } of applied) tis[ord - 1] = true;
+    return tis;
+  }
+  const tis: boolean[] = [];
+  for (const w of writes) tis.push(affected(await s.tiCompareAndSet.execute(tiValues(w.row, w.expect.tryNumber, w.expect.states))));
+  return tis;
+}
+
+/**
+ * A batch that queues tries within pool limits (see WriteBatch), in four round trips: lock
+ * the pools' rows; the other writes; sum the slots in use (after the lock, so this snapshot
+ * sees what the scheduler that held it before committed); then each queueing write, in
+ * order, if its pool still has room, else its ifPoolFull row.
+ */
+async function writeWithinPools(s: PgStatements, writes: readonly TiWrite[]): Promise<{ tis: boolean[]; poolFull: number[]; poolRoom: Record<string, number> }> {
+  const names = [...new Set(writes.filter((w) => w.ifPoolFull !== undefined).map((w) => w.row.pool))];
+  const room: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0])); // a missing pool has no room
+  for (const p of await s.poolLock.execute({ names })) room[p.name] = p.slots;
+  const tis = writes.map(() => false);
+  const plain = writes.flatMap((w, i) => (w.ifPoolFull === undefined ? [i] : []));
+  if (plain.length > 0) (await compareAndSet(s, plain.map((i) => writes[i]!))).forEach((ok, k) => (tis[plain[k]!] = ok));
+  for (const u of await s.poolUsed.execute({ names })) room[u.name]! -= u.used;
+  const poolFull: number[] = [];
+  const queueing = writes.flatMap((w, i) => {
+    if (w.ifPoolFull === undefined) return [];
+    if (w.row.poolSlots <= room[w.row.pool]!) {
+      room[w.row.pool]! -= w.row.poolSlots;
+      return [{ i, write: w }];
+    }
+    poolFull.push(i);
+    return [{ i, write: { row: w.ifPoolFull, expect: w.expect } }];
+  });
+  (await compareAndSet(s, queueing.map((q) => q.write))).forEach((ok, k) => {
+    const { i, write } = queueing[k]!;
+    tis[i] = ok;
+    // A try that did not apply (its run changed under us) took no slot after all.
+    if (!ok && write.row.state === 'queued') room[write.row.pool]! += write.row.poolSlots;
+  });
+  return { tis, poolFull, poolRoom: room };
 }
 
 /** The SQLSTATE of a pg error, also when drizzle wrapped it (DrizzleQueryError.cause). */
@@ -363,6 +476,11 @@ function lastPerKey<T extends TiKey>(items: T[]): T[] {
     byKey.set(key, it);
   }
   return [...byKey.values()];
+}
+
+/** Run keys as two parallel arrays, for the unnest() statements. */
+function runKeyColumns(runs: Array<{ dagId: string; runId: string }>): { dagIds: string[]; runIds: string[] } {
+  return { dagIds: runs.map((r) => r.dagId), runIds: runs.map((r) => r.runId) };
 }
 
 /** Task instances as one array per column, for the unnest() statements. */

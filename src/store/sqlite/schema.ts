@@ -33,6 +33,9 @@ export const dagRun = sqliteTable(
     dagId: text('dag_id').notNull(),
     runId: text('run_id').notNull(),
     runType: text('run_type').$type<RunType>().notNull(),
+    /** migrations/0003: the data interval [start, end) the run covers. */
+    dataIntervalStart: integer('data_interval_start').notNull(),
+    dataIntervalEnd: integer('data_interval_end').notNull(),
     logicalDate: integer('logical_date').notNull(),
     state: text('state').$type<RunState>().notNull(),
     params: text('params').notNull(),
@@ -42,7 +45,14 @@ export const dagRun = sqliteTable(
     endedAt: integer('ended_at'),
     claimedBy: text('claimed_by'),
   },
-  (t) => [primaryKey({ columns: [t.dagId, t.runId] }), index('dag_run_state_idx').on(t.state)],
+  (t) => [
+    primaryKey({ columns: [t.dagId, t.runId] }),
+    index('dag_run_state_idx').on(t.state),
+    // migrations/0002: the retention clean's range scan by end time.
+    index('dag_run_ended_at_idx').on(t.endedAt, t.dagId, t.runId),
+    // migrations/0003: the previous successful run; a backfill's run per logical date.
+    index('dag_run_logical_date_idx').on(t.dagId, t.logicalDate),
+  ],
 );
 
 export const taskInstance = sqliteTable(

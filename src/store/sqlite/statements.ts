@@ -4,10 +4,10 @@
  * unpacked with json_each, so `state IN (...)` needs no SQL rebuilt per call.
  * better-sqlite3 binds no JS booleans: flags are passed as 1/0.
  */
-import { and, asc, count, eq, inArray, lt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, desc, eq, inArray, lt, sql, type SQL } from 'drizzle-orm';
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
-import { ACTIVE_RUN_STATES, TI_FIELDS, TI_MUTABLE_FIELDS } from '../rows.js';
+import { ACTIVE_RUN_STATES, FINISHED_RUN_STATES, TI_FIELDS, TI_MUTABLE_FIELDS } from '../rows.js';
 import { dag, dagRun, dagVersion, importError, pool, scheduler, taskInstance as ti, xcom } from './schema.js';
 
 const p = sql.placeholder;
@@ -58,11 +58,20 @@ export function prepareSqliteStatements(db: BetterSQLite3Database) {
       .where(and(eq(ti.state, 'queued'), lt(ti.queuedAt, p('before'))))
       .limit(p('limit'))
       .prepare(),
+    // Pool room, read inside the write transaction that queues tries (SQLite has one writer,
+    // so nothing changes between this count and the writes). The state index narrows the
+    // sum to the queued and running rows, never the whole table.
+    poolSize: db.select({ slots: pool.slots }).from(pool).where(eq(pool.name, p('name'))).prepare(),
+    poolUsed: db
+      .select({ used: sql<number>`coalesce(sum(${ti.poolSlots}), 0)` })
+      .from(ti)
+      .where(and(inArray(ti.state, ['queued', 'running']), eq(ti.pool, p('name'))))
+      .prepare(),
 
     // Runs.
     runInsert: db
       .insert(dagRun)
-      .values(placeholders(['dagId', 'runId', 'runType', 'logicalDate', 'state', 'params', 'dagVersion', 'queuedAt', 'startedAt', 'endedAt', 'claimedBy']))
+      .values(placeholders(['dagId', 'runId', 'runType', 'logicalDate', 'dataIntervalStart', 'dataIntervalEnd', 'state', 'params', 'dagVersion', 'queuedAt', 'startedAt', 'endedAt', 'claimedBy']))
       .onConflictDoNothing()
       .prepare(),
     runSet: db
@@ -75,6 +84,29 @@ export function prepareSqliteStatements(db: BetterSQLite3Database) {
       .where(and(runKey, inJson(dagRun.state, 'expectStates')))
       .prepare(),
     runGet: db.select().from(dagRun).where(runKey).prepare(),
+    // The latest successful run before a logical date (dag_run_logical_date_idx, read backwards).
+    runPrevSuccess: db
+      .select({ dataIntervalStart: dagRun.dataIntervalStart, dataIntervalEnd: dagRun.dataIntervalEnd })
+      .from(dagRun)
+      .where(and(eq(dagRun.dagId, p('dagId')), eq(dagRun.state, 'success'), lt(dagRun.logicalDate, p('before'))))
+      .orderBy(desc(dagRun.logicalDate))
+      .limit(1)
+      .prepare(),
+    // Starts a queued run this scheduler holds while its DAG has fewer than maxActiveRuns
+    // running: count and change in one statement, and SQLite has one writer.
+    runStart: db
+      .update(dagRun)
+      .set({ state: 'running', startedAt: v('now') })
+      .where(
+        and(
+          runKey,
+          eq(dagRun.state, 'queued'),
+          eq(dagRun.claimedBy, p('schedulerId')),
+          sql`exists (select 1 from ${dag} d where d.dag_id = ${p('dagId')})`,
+          sql`(select count(*) from ${dagRun} r where r.dag_id = ${p('dagId')} and r.state = 'running') < ${p('maxActiveRuns')}`,
+        ),
+      )
+      .prepare(),
     runCountActive: db
       .select({ n: count() })
       .from(dagRun)
@@ -107,6 +139,38 @@ export function prepareSqliteStatements(db: BetterSQLite3Database) {
       .set({ claimedBy: null })
       .where(and(eq(dagRun.claimedBy, p('schedulerId')), inArray(dagRun.state, [...ACTIVE_RUN_STATES])))
       .prepare(),
+
+    // Retention: finished runs that ended before `before`, oldest first, after the keyset
+    // cursor. One range scan of dag_run_ended_at_idx (the cursor continues inside it); the
+    // counts are primary-key prefix lookups per selected run, never a task-instance scan.
+    runsExpired: db
+      .select({
+        dagId: dagRun.dagId,
+        runId: dagRun.runId,
+        endedAt: sql<number>`${dagRun.endedAt}`,
+        taskInstances: sql<number>`(select count(*) from ${ti} t where t.dag_id = "dag_run"."dag_id" and t.run_id = "dag_run"."run_id")`,
+        xcoms: sql<number>`(select count(*) from ${xcom} x where x.dag_id = "dag_run"."dag_id" and x.run_id = "dag_run"."run_id")`,
+      })
+      .from(dagRun)
+      .where(
+        and(
+          lt(dagRun.endedAt, p('before')),
+          inArray(dagRun.state, [...FINISHED_RUN_STATES]),
+          sql`(${dagRun.endedAt}, ${dagRun.dagId}, ${dagRun.runId}) > (${p('afterEndedAt')}, ${p('afterDagId')}, ${p('afterRunId')})`,
+        ),
+      )
+      .orderBy(asc(dagRun.endedAt), asc(dagRun.dagId), asc(dagRun.runId))
+      .limit(p('limit'))
+      .prepare(),
+    tisDeleteOfRun: db
+      .delete(ti)
+      .where(and(eq(ti.dagId, p('dagId')), eq(ti.runId, p('runId'))))
+      .prepare(),
+    xcomsDeleteOfRun: db
+      .delete(xcom)
+      .where(and(eq(xcom.dagId, p('dagId')), eq(xcom.runId, p('runId'))))
+      .prepare(),
+    runDelete: db.delete(dagRun).where(runKey).prepare(),
 
     // XCom.
     xcomUpsert: db

@@ -8,12 +8,13 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { and, desc, eq, inArray, type SQL } from 'drizzle-orm';
+import { and, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import type { RunState, SerializedDag } from '../../dag/types.js';
 import { KilnError } from '../../errors.js';
 import {
   DEFAULT_POOL,
+  EXPIRED_RUNS_START,
   decodeXcom,
   encodeXcom,
   runWriteValues,
@@ -24,6 +25,9 @@ import {
 } from '../rows.js';
 import type {
   DagRow,
+  ExpiredRun,
+  ExpiredRunBatch,
+  ExpiredRunPage,
   ImportErrorRow,
   PoolRow,
   RunRow,
@@ -31,15 +35,26 @@ import type {
   Store,
   TiKey,
   TiRow,
+  TiWrite,
   WriteBatch,
   WriteBatchResult,
+  DataInterval,
+  DagVersionRow,
 } from '../types.js';
+import { describeStoreErrors } from '../errors.js';
+import { describeSqliteError } from './errors.js';
 import { migrateSqlite } from './migrate.js';
-import { dagRun } from './schema.js';
+import { dagRun, dagVersion } from './schema.js';
 import { prepareSqliteStatements, type SqliteStatements } from './statements.js';
 
 export async function openSqliteStore(path: string): Promise<Store> {
-  return new SqliteStore(path);
+  // Errors about the file (full disk, read-only, I/O) name it: see errors.ts.
+  const describe = describeSqliteError(path);
+  try {
+    return describeStoreErrors(new SqliteStore(path), describe);
+  } catch (err) {
+    throw describe(err);
+  }
 }
 
 class SqliteStore implements Store {
@@ -55,6 +70,7 @@ class SqliteStore implements Store {
   private readonly createRunTx: Database.Transaction<(run: RunRow, tis: TiRow[]) => boolean>;
   private readonly upsertDagTx: Database.Transaction<(dag: UpsertDag) => void>;
   private readonly claimRunsTx: Database.Transaction<(schedulerId: string, deadBefore: number, limit: number) => RunRow[]>;
+  private readonly deleteExpiredTx: Database.Transaction<(endedBefore: number, limit: number) => ExpiredRunBatch>;
 
   constructor(private readonly path: string) {
     if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
@@ -67,6 +83,7 @@ class SqliteStore implements Store {
     this.createRunTx = this.sqlite.transaction((run: RunRow, tis: TiRow[]) => this.insertRun(run, tis));
     this.upsertDagTx = this.sqlite.transaction((d: UpsertDag) => this.writeDag(d));
     this.claimRunsTx = this.sqlite.transaction((id: string, deadBefore: number, limit: number) => this.claim(id, deadBefore, limit));
+    this.deleteExpiredTx = this.sqlite.transaction((endedBefore: number, limit: number) => this.deleteExpired(endedBefore, limit));
     try {
       this.statements = prepareSqliteStatements(this.db);
     } catch {
@@ -166,12 +183,27 @@ class SqliteStore implements Store {
     return true;
   }
 
+  async prevSuccessfulInterval(dagId: string, beforeLogicalDate: number): Promise<DataInterval | undefined> {
+    return this.s.runPrevSuccess.get({ dagId, before: beforeLogicalDate });
+  }
+
   async getRun(dagId: string, runId: string): Promise<RunRow | undefined> {
     const row = this.s.runGet.get({ dagId, runId });
     return row === undefined ? undefined : toRunRow(row);
   }
 
   /** Filters vary per call, so this one query is built each time; it is not on the hot path. */
+  /** Not on the hot path: built per call. */
+  async listDagVersions(dagId: string): Promise<DagVersionRow[]> {
+    const runs = sql<number>`(select count(*) from ${dagRun} where ${dagRun.dagId} = ${dagVersion.dagId} and ${dagRun.dagVersion} = ${dagVersion.version})`;
+    const rows = this.db
+      .select({ version: dagVersion.version, createdAt: dagVersion.createdAt, runs })
+      .from(dagVersion)
+      .where(eq(dagVersion.dagId, dagId))
+      .orderBy(desc(dagVersion.createdAt), desc(dagVersion.version)).all();
+    return rows.map((r) => ({ ...r, runs: Number(r.runs) }));
+  }
+
   async listRuns(filter: { dagId?: string; states?: readonly RunState[]; limit?: number } = {}): Promise<RunRow[]> {
     const where: SQL[] = [];
     if (filter.dagId !== undefined) where.push(eq(dagRun.dagId, filter.dagId));
@@ -188,6 +220,10 @@ class SqliteStore implements Store {
 
   async countActiveRuns(dagId: string): Promise<number> {
     return this.s.runCountActive.get({ dagId })?.n ?? 0;
+  }
+
+  async startRun(dagId: string, runId: string, schedulerId: string, maxActiveRuns: number, now: number): Promise<boolean> {
+    return this.s.runStart.run({ dagId, runId, schedulerId, maxActiveRuns, now }).changes > 0;
   }
 
   // Task instances
@@ -208,15 +244,33 @@ class SqliteStore implements Store {
 
   /**
    * In one transaction: task-instance compare-and-sets first, in order (a later write of the
-   * same TI sees the earlier one), then heartbeats (which only touch tries still running),
-   * XComs, and run states.
+   * same TI sees the earlier one), those that take pool slots last; then heartbeats (which
+   * only touch tries still running), XComs, and run states.
    */
   private applyBatch(batch: WriteBatch): WriteBatchResult {
     const s = this.s;
-    const tis = (batch.tis ?? []).map(
-      (w) =>
-        s.tiCompareAndSet.run(tiValues(w.row, w.expect.tryNumber, JSON.stringify(w.expect.states))).changes === 1,
-    );
+    const cas = (row: TiRow, w: TiWrite): boolean =>
+      s.tiCompareAndSet.run(tiValues(row, w.expect.tryNumber, JSON.stringify(w.expect.states))).changes === 1;
+    const writes = batch.tis ?? [];
+    const tis = writes.map((w) => w.ifPoolFull === undefined && cas(w.row, w));
+    // Then the writes that take pool slots, in order, each while its pool has room (see
+    // WriteBatch); the room is read once per pool, after the writes above freed theirs.
+    let poolFull: number[] | undefined;
+    let poolRoom: Record<string, number> | undefined;
+    writes.forEach((w, i) => {
+      if (w.ifPoolFull === undefined) return;
+      poolRoom ??= {};
+      poolFull ??= [];
+      const name = w.row.pool;
+      poolRoom[name] ??= (s.poolSize.get({ name })?.slots ?? 0) - Number(s.poolUsed.get({ name })?.used ?? 0);
+      if (w.row.poolSlots <= poolRoom[name]!) {
+        tis[i] = cas(w.row, w);
+        if (tis[i]) poolRoom[name]! -= w.row.poolSlots;
+      } else {
+        poolFull.push(i);
+        tis[i] = cas(w.ifPoolFull, w);
+      }
+    });
     if (batch.heartbeats !== undefined) {
       const at = batch.heartbeats.at;
       for (const k of batch.heartbeats.keys) {
@@ -227,7 +281,7 @@ class SqliteStore implements Store {
       s.xcomUpsert.run({ dagId: x.dagId, runId: x.runId, taskId: x.taskId, value: encodeXcom(x.value) });
     }
     const runs = (batch.runs ?? []).map((w) => s.runSet.run(runWriteValues(w, JSON.stringify(w.expectStates))).changes === 1);
-    return { tis, runs };
+    return poolRoom === undefined ? { tis, runs } : { tis, runs, poolFull, poolRoom };
   }
 
   async findZombies(before: number, limit: number): Promise<TiRow[]> {
@@ -277,6 +331,41 @@ class SqliteStore implements Store {
 
   async releaseRuns(schedulerId: string): Promise<void> {
     this.s.runRelease.run({ schedulerId });
+  }
+
+  // Retention
+
+  async findExpiredRuns(endedBefore: number, limit: number, after?: ExpiredRun): Promise<ExpiredRunPage> {
+    const cursor = after === undefined ? EXPIRED_RUNS_START : { afterEndedAt: after.endedAt, afterDagId: after.dagId, afterRunId: after.runId };
+    const rows = this.s.runsExpired.all({ before: endedBefore, limit, ...cursor });
+    return {
+      runs: rows,
+      taskInstances: rows.reduce((n, r) => n + r.taskInstances, 0),
+      xcoms: rows.reduce((n, r) => n + r.xcoms, 0),
+    };
+  }
+
+  /**
+   * One BEGIN IMMEDIATE transaction per batch: SQLite has one writer, so nothing can change
+   * the selected runs between the select and the deletes, and the caller keeps batches small
+   * so a scheduler waiting for the write lock waits one batch at most.
+   */
+  async deleteExpiredRuns(endedBefore: number, limit: number): Promise<ExpiredRunBatch> {
+    return this.deleteExpiredTx.immediate(endedBefore, limit);
+  }
+
+  private deleteExpired(endedBefore: number, limit: number): ExpiredRunBatch {
+    const s = this.s;
+    const runs = s.runsExpired.all({ before: endedBefore, limit, ...EXPIRED_RUNS_START }).map((r) => ({ dagId: r.dagId, runId: r.runId, endedAt: r.endedAt }));
+    let taskInstances = 0;
+    let xcoms = 0;
+    for (const key of runs) {
+      const k = { dagId: key.dagId, runId: key.runId };
+      taskInstances += s.tisDeleteOfRun.run(k).changes;
+      xcoms += s.xcomsDeleteOfRun.run(k).changes;
+      s.runDelete.run(k);
+    }
+    return { runs, taskInstances, xcoms };
   }
 }
 
