@@ -89,7 +89,7 @@ async function seed(store) {
   const now = Date.now();
   await store.upsertDag({ dagId: DAG, file: '/bench.ts', version: 'v1', serialized: { dagId: DAG, schedule: null, startDate: null, catchup: false, maxActiveRuns: 16, maxActiveTasks: 16, params: {}, tags: [], description: null, tasks: [] } });
   await store.createRun(
-    { dagId: DAG, runId: RUN, runType: 'manual', logicalDate: now, state: 'running', params: {}, dagVersion: 'v1', queuedAt: now, startedAt: now, endedAt: null, claimedBy: null },
+    { dagId: DAG, runId: RUN, runType: 'manual', logicalDate: now, dataIntervalStart: now, dataIntervalEnd: now, state: 'running', params: {}, dagVersion: 'v1', queuedAt: now, startedAt: now, endedAt: null, claimedBy: null },
     Array.from({ length: ROWS }, (_, i) => tiRow(i, 0)),
   );
 }

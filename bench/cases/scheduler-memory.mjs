@@ -110,7 +110,7 @@ async function seedRunningRuns(store, tasks) {
         lastHeartbeatAt: running ? now : null, queuedBy: done || running || queued ? SCHEDULER : null, nextRetryAt: null,
       };
     });
-    await store.createRun({ dagId, runId, runType: 'manual', logicalDate: now + r, state: 'running', params: {}, dagVersion: 'v1', queuedAt: now, startedAt: now, endedAt: null, claimedBy: SCHEDULER }, tis);
+    await store.createRun({ dagId, runId, runType: 'manual', logicalDate: now + r, dataIntervalStart: now + r, dataIntervalEnd: now + r, state: 'running', params: {}, dagVersion: 'v1', queuedAt: now, startedAt: now, endedAt: null, claimedBy: SCHEDULER }, tis);
   }
 }
 
