@@ -231,7 +231,7 @@ describe.each(['thread', 'process', 'spawn'] as const)('executor: %s isolation',
       pump();
     });
     expect(outcomes.filter((o) => o === 'success')).toHaveLength(200);
-  });
+  }, 180_000); // 200 spawned processes take ~8 s on a quiet machine, several times that on a loaded one
 
   it('stop() kills what still runs and still reports it finished', async () => {
     const { key, finished } = h.submit('loops');
