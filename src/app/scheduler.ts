@@ -28,6 +28,7 @@ import { StoreOutage } from '../scheduler/store-outage.js';
 import { createStore } from '../store/index.js';
 import { openKilnContext } from './context.js';
 import { RetentionCleaner } from './db-clean.js';
+import { StoreMaintenance } from './store-maintenance.js';
 import { dagSourcesFolder } from './dag-files.js';
 import { DagFolderSync } from './scheduler-dags.js';
 
@@ -118,11 +119,14 @@ export class SchedulerService {
       // `retention` set: delete old finished runs now and then periodically, beside the loop.
       const retention = config.retentionMs === null ? null : new RetentionCleaner(store, { logsFolder: config.logsFolder, retentionMs: config.retentionMs }, log);
       retention?.start();
+      const maintenance = new StoreMaintenance(store, log);
+      maintenance.start();
       let how: 'stopped' | 'idle';
       try {
         how = await scheduler.run();
       } finally {
         await retention?.stop();
+        await maintenance.stop();
       }
       log('info', how === 'idle' ? 'nothing left to do: stopping' : 'stopping');
       const engine = ctx.engine;

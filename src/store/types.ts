@@ -245,6 +245,16 @@ export interface Store {
   deletePool(name: string): Promise<boolean>;
   listPools(): Promise<PoolRow[]>;
 
+  // Maintenance
+  /**
+   * Keeps the hot tables' dead rows in check when the database does not: on PostgreSQL with
+   * autovacuum off, every state change leaves a dead row (state is indexed, so no update is
+   * HOT) and the hot queries slow down as they pile up. Vacuums task_instance and dag_run
+   * (SKIP_LOCKED: another scheduler's vacuum is not waited for) once dead rows pass a share
+   * of live ones; returns the tables vacuumed. A no-op on SQLite and where autovacuum runs.
+   */
+  vacuumIfNeeded(): Promise<string[]>;
+
   // Schedulers (HA and takeover)
   heartbeatScheduler(row: SchedulerRow): Promise<void>;
   /**

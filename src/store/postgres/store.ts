@@ -64,6 +64,11 @@ type UpsertDag = Parameters<Store['upsertDag']>[0];
 /** SQLSTATE 42P01: what every statement fails with before migrate(). */
 const UNDEFINED_TABLE = '42P01';
 
+/** Vacuum when dead rows pass this share of live ones (autovacuum's own default scale factor)... */
+const VACUUM_DEAD_SHARE = 0.2;
+/** ...and at least this many (a small table is cheap to scan anyway). */
+const VACUUM_MIN_DEAD_ROWS = 5_000;
+
 class PostgresStore implements Store {
   readonly dialect = 'postgres' as const;
   private readonly pool: pg.Pool;
@@ -137,6 +142,23 @@ class PostgresStore implements Store {
     } catch (err) {
       throw new KilnError('STORE', `migrating PostgreSQL at ${this.target.display} failed: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /** Whether the server runs autovacuum (read once: a server setting, not per session). */
+  private autovacuum: Promise<boolean> | null = null;
+
+  async vacuumIfNeeded(): Promise<string[]> {
+    this.autovacuum ??= this.pool.query<{ on: string }>(`select current_setting('autovacuum') as on`).then((r) => r.rows[0]?.on === 'on');
+    if (await this.autovacuum) return [];
+    // Dead rows of kiln's own tables in its schema (search_path), from the statistics collector: cheap.
+    const stats = await this.pool.query<{ relname: string; live: string; dead: string }>(
+      `select relname, n_live_tup as live, n_dead_tup as dead from pg_stat_user_tables
+        where schemaname = current_schema() and relname in ('task_instance', 'dag_run')`,
+    );
+    const due = stats.rows.filter((r) => Number(r.dead) > Math.max(VACUUM_MIN_DEAD_ROWS, VACUUM_DEAD_SHARE * Number(r.live))).map((r) => r.relname);
+    // VACUUM cannot run in a transaction block: each is its own statement on a pool connection.
+    for (const table of due) await this.pool.query(`vacuum (analyze, skip_locked) ${table}`);
+    return due;
   }
 
   async close(): Promise<void> {
