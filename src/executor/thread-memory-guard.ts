@@ -11,7 +11,11 @@
  *   one whose thread was busiest since the last tick (event-loop utilization: the thread
  *   allocating is running, one that waits on I/O is not), oldest first on a tie
  *
- * After a stop the terminated thread's memory is returned before the next tick weighs again.
+ * The growth so far is blamed on the one stopped: every other try's baseline moves up to
+ * kiln's RSS at that moment. (A terminated thread's memory does not always go back to the
+ * system at once, since the allocator may keep it; without this, a quiet thread beside a
+ * hog would be stopped on the next tick for the hog's growth.) Another hog grows past its
+ * limit again and is caught then.
  * One timer, only while thread tries run. Reading kiln's RSS costs ~14 us, too much for every
  * try start at thousands of tries a second, so a try's baseline is the reading of the last
  * tick before it began (taken fresh only when the guard was idle): at most one tick old.
@@ -68,6 +72,8 @@ export class ThreadMemoryGuard {
       if (entry.task.finished || entry.task.stopReason !== null || growth <= entry.task.memoryLimitBytes) continue;
       if (victim === null || busy > victim.busy || (busy === victim.busy && entry.task.startedAt < victim.entry.task.startedAt)) victim = { entry, busy, growth };
     }
-    if (victim !== null) this.onOverLimit(victim.entry.task, victim.growth);
+    if (victim === null) return;
+    this.onOverLimit(victim.entry.task, victim.growth);
+    for (const entry of this.tries.values()) entry.task.rssAtStartBytes = Math.max(entry.task.rssAtStartBytes, rss);
   }
 }
