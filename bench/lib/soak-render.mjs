@@ -18,6 +18,7 @@ export function renderSoakReport(doc, { chartDir }) {
   const charts = [];
   out.push(`# kiln soak: ${doc.name}`);
   out.push('');
+  if (doc.note) out.push(`> ${doc.note}`, '');
   out.push(`Reproduce: \`${doc.command}\` (it builds kiln first; PostgreSQL at 127.0.0.1:5432, database \`test\`, or \`KILN_TEST_POSTGRES_URL\`). Started ${doc.startedAt}, took ${fmt(doc.durationSec)} s.`);
   out.push('');
   out.push(`${int(p.runs * p.tasksPerRun)} task instances (${int(p.runs)} runs x ${p.tasksPerRun} tasks: \`t000\` -> 98 tasks in parallel -> \`t099\`; even-numbered tasks \`isolation: 'thread'\`, odd-numbered \`'process'\`; retries 1, retryDelay \`${p.dag.retryDelay}\`; a first try fails when an FNV-1a hash of run id and task id is divisible by ${p.dag.failOneIn}; every task writes one \`ctx.log.info\` line, so every try has its log file) through one \`kiln scheduler --exit-when-idle\`, the CLI in dist/ run as a user runs it: a scratch project with \`dags/soak.ts\` and a \`kiln.config.json\` naming only the DAG folder and the database, kiln's defaults for everything else (executor \`process\`, parallelism 4 x cores, maxActiveRuns ${p.dag.maxActiveRuns}). ${triggerText(p)}`);
@@ -98,6 +99,7 @@ function section(db, d, cores) {
   const out = [`## ${TITLE[db]}`, ''];
   out.push(`Database \`${r.databaseUrl}\`; \`kiln db migrate\` ${fmt(r.migrateMs)} ms; ${r.triggers.length === 1 ? `\`kiln dags trigger soak --count ${r.triggers[0].runs}\` ${fmt(r.triggers[0].wallMs / 1000)} s (${int(r.totalTis)} task-instance rows inserted)` : `${r.triggers.length} triggers (\`kiln dags trigger --count\`, ${fmt(Math.min(...r.triggers.map((t) => t.wallMs)) / 1000)}-${fmt(Math.max(...r.triggers.map((t) => t.wallMs)) / 1000)} s each)`}; the scheduler exited ${r.scheduler.exitCode ?? r.scheduler.exitSignal} ${fmt(a.totals.exitAfterLastTiSec)} s after the last task instance finished; ${r.scheduler.warnings} warning or error lines in its log.${r.wentIdleEarly ? ' **The scheduler went idle before the last trigger: the harness\'s backlog ran dry; the figures below are incomplete.**' : ''}`);
   out.push('');
+  if (r.scheduler.firstWarnings?.length) out.push(`The scheduler's warnings (the first ${r.scheduler.firstWarnings.length}):`, '', '```', ...r.scheduler.firstWarnings, '```', '');
   out.push(`Final states: task instances ${states(r.final.tiStates)}; runs ${states(r.final.runStates)}; tries ${Object.entries(r.final.tries).map(([k, n]) => `${k}: ${int(n)}`).join(', ')}.`);
   out.push('');
   const pgCols = db === 'postgres';
@@ -118,11 +120,12 @@ function section(db, d, cores) {
   out.push('');
   const sqlSection = renderSqlProfile(r);
   if (sqlSection) out.push(sqlSection);
-  out.push('Timeline (the sample nearest each 10% of progress):');
+  out.push('Timeline (the first sample past each 10% of progress; the last row is the last sample before the last task instance finished, while the scheduler still worked):');
   out.push('');
   const rows = [];
+  const working = r.samples.filter((x) => x.finishedTis !== null && x.tMs <= a.totals.lastTiAfterSec * 1000);
   for (let k = 0; k <= 10; k++) {
-    const s = r.samples.find((x) => x.finishedTis !== null && x.finishedTis >= (k / 10) * r.totalTis && (k > 0 || x.finishedTis > 0));
+    const s = k === 10 ? working.at(-1) : working.find((x) => x.finishedTis >= (k / 10) * r.totalTis && (k > 0 || x.finishedTis > 0));
     if (!s || rows.some((row) => row[1] === fmt(s.tMs / 1000))) continue;
     rows.push([int(s.finishedTis), fmt(s.tMs / 1000), fmtBytes(s.schedulerRssBytes), s.schedulerThreads, `${fmtBytes(s.workers.rssBytes)} (${s.workers.count})`, s.fds, s.db ? fmtBytes(s.db.bytes) : 'n/a', lastLogs(r.logSizes ?? [], s), `${s.runs?.queued ?? 'n/a'} / ${s.runs?.running ?? 'n/a'}`, fmt(s.load1)]);
   }

@@ -163,7 +163,7 @@ export async function runSoak(project, { runs, tasksPerRun, batchRuns = null, ba
     migrateMs: migrate.ms,
     triggers,
     wentIdleEarly,
-    scheduler: { pid: child.pid, exitCode: exitInfo.code, exitSignal: exitInfo.signal, wallMs: exitInfo.atMs, stderrTail: tail(errFile), stdoutTail: tail(outFile), warnings: countLines(errFile, LOG_PROBLEM) + countLines(outFile, LOG_PROBLEM) },
+    scheduler: { pid: child.pid, exitCode: exitInfo.code, exitSignal: exitInfo.signal, wallMs: exitInfo.atMs, stderrTail: tail(errFile), stdoutTail: tail(outFile), warnings: countLines(errFile, LOG_PROBLEM) + countLines(outFile, LOG_PROBLEM), firstWarnings: matchingLines(errFile, LOG_PROBLEM, 20) },
     samples,
     logSizes,
     sqlProfile: sql.profile(),
@@ -232,6 +232,15 @@ function tail(file, lines = 20) {
     return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
   } catch {
     return '';
+  }
+}
+
+/** The first `max` lines of a file that match `re` (the scheduler's warnings, kept with the result). */
+function matchingLines(file, re, max) {
+  try {
+    return readFileSync(file, 'utf8').split('\n').filter((l) => re.test(l)).slice(0, max);
+  } catch {
+    return [];
   }
 }
 
