@@ -1,25 +1,15 @@
 /** The markdown report: machine, targets, headline figures, then one section per case. */
-import { fmt, table } from './report.mjs';
+import { fmt, machineRows, table } from './report.mjs';
 import { headlineRows } from './targets.mjs';
 
 export async function renderReport(doc, { chartDir }) {
-  const m = doc.machine;
   const charts = [];
   const out = [];
   out.push(`# kiln benchmarks: ${doc.name}`);
   out.push('');
   out.push(`Reproduce: \`${doc.command}\` (it builds kiln first; needs Redis at 127.0.0.1:6379 for the BullMQ case and PostgreSQL at 127.0.0.1:5432 for case 4). Scale: **${doc.scale}**. Started ${doc.startedAt}, took ${fmt(doc.durationSec)} s.`);
   out.push('');
-  out.push(table(['machine', ''], [
-    ['CPU', m.cpuModel],
-    ['cores', m.cores],
-    ['memory', `${fmt(m.memoryBytes / 2 ** 30)} GiB (${fmt(m.freeMemoryBytes / 2 ** 30)} GiB free at start)`],
-    ['OS', m.os],
-    ['Node.js', `${m.node} (V8 ${m.v8})`],
-    ['load average at start (1/5/15 min)', m.loadAverage.map((l) => l.toFixed(2)).join(' / ')],
-    ['load average at end', doc.loadAverageEnd.map((l) => l.toFixed(2)).join(' / ')],
-    ['kiln commit', `${m.commit ?? 'unknown'}${m.uncommitted?.length ? ` plus uncommitted changes in src/ and workers/ (built into dist/ for this run): ${m.uncommitted.map((l) => `\`${l}\``).join(', ')}` : ' (src/ and workers/ as committed)'}`],
-  ]));
+  out.push(table(['machine', ''], machineRows(doc)));
   out.push('');
   out.push('The machine is shared and noisy: every comparison below is measured side by side, interleaved (A B A B ...), in the same run, and the figures that matter are ratios. Each case runs in a process of its own. Ranges are min-max over repetitions.');
   out.push('');

@@ -45,3 +45,19 @@ export function target(name, value, goal, better, unit = '') {
   else verdict = `${fmt(value)}${u} is ${fmt(value / goal)}x the limit of ${fmt(goal)}${u} (over by ${fmt(value - goal)}${u})`;
   return { name, goal, better, value, unit, met, verdict };
 }
+
+/** The machine table every report opens with: what ran the figures, and how loaded it was. */
+export function machineRows(doc) {
+  const m = doc.machine;
+  const loads = (l) => l.map((x) => x.toFixed(2)).join(' / ');
+  return [
+    ['CPU', m.cpuModel],
+    ['cores', m.cores],
+    ['memory', `${fmt(m.memoryBytes / 2 ** 30)} GiB (${fmt(m.freeMemoryBytes / 2 ** 30)} GiB free at start)`],
+    ['OS', m.os],
+    ['Node.js', `${m.node} (V8 ${m.v8})`],
+    ['load average at start (1/5/15 min)', loads(m.loadAverage)],
+    ['load average at end', loads(doc.loadAverageEnd)],
+    ['kiln commit', `${m.commit ?? 'unknown'}${m.uncommitted?.length ? ` plus uncommitted changes in src/ and workers/ (built into dist/ for this run): ${m.uncommitted.map((l) => `\`${l}\``).join(', ')}` : ' (src/ and workers/ as committed)'}`],
+  ];
+}

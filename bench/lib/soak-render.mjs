@@ -1,5 +1,5 @@
 /** The soak's markdown report and its charts (RSS, throughput, fds, storage over progress). */
-import { fmt, fmtBytes, fmtPercent, table } from './report.mjs';
+import { fmt, fmtBytes, fmtPercent, machineRows, table } from './report.mjs';
 import { lineChart } from './soak-svg.mjs';
 
 const TITLE = { sqlite: 'SQLite', postgres: 'PostgreSQL' };
@@ -25,16 +25,7 @@ export function renderSoakReport(doc, { chartDir }) {
   out.push('');
   out.push(`Sampled from outside every ${p.sampleEveryMs / 1000} s: the scheduler's RSS (\`VmRSS\`; **its worker threads, i.e. the thread-isolation pool and the DAG-parse worker, are inside this figure**), the summed RSS of its child processes (the pre-forked process workers, found through \`/proc/<pid>/task/*/children\`), its open fds (\`/proc/<pid>/fd\`), CPU time of both, the database size (SQLite: file + \`-wal\` + \`-shm\`; PostgreSQL: \`pg_total_relation_size\` summed over the soak's schema), progress (one \`COUNT(*)\` of finished task instances on the state index, one \`GROUP BY state\` of runs); the log folder's size every ${p.logSizeEveryMs / 1000} s (blocks on disk as \`du\` counts them, directories included; a run's folder is walked until its run has finished, then remembered, so measuring does not cost more as the folder grows). Throughput per slice is exact: it comes from every task instance's \`ended_at\` after the run.`);
   out.push('');
-  out.push(table(['machine', ''], [
-    ['CPU', m.cpuModel],
-    ['cores', m.cores],
-    ['memory', `${fmt(m.memoryBytes / 2 ** 30)} GiB (${fmt(m.freeMemoryBytes / 2 ** 30)} GiB free at start)`],
-    ['OS', m.os],
-    ['Node.js', `${m.node} (V8 ${m.v8})`],
-    ['load average at start (1/5/15 min)', loads(m.loadAverage)],
-    ['load average at end', loads(doc.loadAverageEnd)],
-    ['kiln commit', `${m.commit ?? 'unknown'}${m.uncommitted?.length ? ` plus uncommitted changes in src/ and workers/ (others' work in progress, built into dist/ for this run): ${m.uncommitted.map((l) => `\`${l}\``).join(', ')}` : ' (src/ and workers/ as committed)'}`],
-  ]));
+  out.push(table(['machine', ''], machineRows(doc)));
   out.push('');
   out.push('The machine is shared: other engineers\' builds and test suites ran beside the soak. The load average and the CPU the machine spent outside the soak (per slice, below) say how much; throughput comparisons between slices carry that noise, memory and fd figures do not.');
   out.push('');
