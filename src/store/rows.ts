@@ -2,8 +2,8 @@
  * Pure helpers shared by both dialects: which columns a write touches, and how rows cross
  * between the database (JSON as text) and the Store types. No driver or drizzle imports.
  */
-import type { RunState, SerializedDag } from '../dag/types.js';
-import type { DagRow, RunRow, RunWrite, TiRow } from './types.js';
+import type { RunState, SerializedDag, TiState } from '../dag/types.js';
+import type { DagRow, MetricsSnapshot, RunRow, RunWrite, TiRow } from './types.js';
 
 /** Runs a scheduler still drives: counted by countActiveRuns, claimed by claimRuns. */
 export const ACTIVE_RUN_STATES: readonly RunState[] = ['queued', 'running'];
@@ -39,6 +39,7 @@ export const TI_MUTABLE_FIELDS = [
   'lastHeartbeatAt',
   'queuedBy',
   'nextRetryAt',
+  'firstPokeAt',
 ] as const satisfies ReadonlyArray<keyof TiRow>;
 
 export const TI_FIELDS = ['dagId', 'runId', 'taskId', ...TI_MUTABLE_FIELDS] as const satisfies ReadonlyArray<keyof TiRow>;
@@ -75,6 +76,7 @@ export function tiValues<S>(r: TiRow, expectTryNumber = 0, expectStates: S | nul
     lastHeartbeatAt: r.lastHeartbeatAt ?? null,
     queuedBy: r.queuedBy ?? null,
     nextRetryAt: r.nextRetryAt ?? null,
+    firstPokeAt: r.firstPokeAt ?? null,
     expectTryNumber,
     expectStates,
   } satisfies Record<(typeof TI_FIELDS)[number] | 'expectTryNumber' | 'expectStates', unknown>;
@@ -117,6 +119,7 @@ export function runValues(run: RunRow): Record<keyof RunRow, unknown> {
     startedAt: run.startedAt ?? null,
     endedAt: run.endedAt ?? null,
     claimedBy: run.claimedBy ?? null,
+    failureReason: run.failureReason ?? null,
   };
 }
 
@@ -148,5 +151,30 @@ export function runWriteValues<S>(w: RunWrite, expectStates: S) {
     startedAt: set.startedAt ?? null,
     setEndedAt: set.endedAt === undefined ? 0 : 1,
     endedAt: set.endedAt ?? null,
+    setFailureReason: set.failureReason === undefined ? 0 : 1,
+    failureReason: set.failureReason ?? null,
+    setClaimedBy: set.claimedBy === undefined ? 0 : 1,
+    claimedBy: set.claimedBy ?? null,
   };
+}
+
+/** One row of the metrics snapshot statement of either dialect (see Store.metricsSnapshot). */
+export interface MetricsSnapshotRecord {
+  kind: string;
+  name: string;
+  state: string;
+  pool: string;
+  n: number;
+  slots: number;
+}
+
+export function toMetricsSnapshot(rows: readonly MetricsSnapshotRecord[]): MetricsSnapshot {
+  const snapshot: MetricsSnapshot = { taskInstances: [], runs: [], pools: [], importErrors: 0 };
+  for (const r of rows) {
+    if (r.kind === 'ti') snapshot.taskInstances.push({ dagId: r.name, state: r.state as TiState, pool: r.pool, count: Number(r.n), poolSlots: Number(r.slots) });
+    else if (r.kind === 'run') snapshot.runs.push({ dagId: r.name, state: r.state as RunState, count: Number(r.n) });
+    else if (r.kind === 'pool') snapshot.pools.push({ name: r.name, slots: Number(r.n) });
+    else if (r.kind === 'import_error') snapshot.importErrors = Number(r.n);
+  }
+  return snapshot;
 }

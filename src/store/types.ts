@@ -6,7 +6,7 @@
  * Task-instance writes are compare-and-set on (task instance, try number, expected states):
  * a late event from a stale try, or from a scheduler that lost its claim, changes nothing.
  */
-import type { Isolation, RunState, SerializedDag, TiState } from '../dag/types.js';
+import type { CallbackKind, FailureReason, Isolation, RunState, SerializedDag, TiState } from '../dag/types.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -41,6 +41,30 @@ export interface RunRow {
   endedAt: number | null;
   /** The scheduler currently driving this run (HA), or null. */
   claimedBy: string | null;
+  /** Why a failed run failed (`task_failed`, `timed_out`); null otherwise. Optional when building a row. */
+  failureReason?: string | null;
+}
+
+/** A stored backfill request (see scheduler/backfill.ts). */
+export interface BackfillRow {
+  id: string;
+  dagId: string;
+  /** The range asked for, inclusive, epoch ms. */
+  fromDate: number;
+  toDate: number;
+  reprocess: 'none' | 'failed' | 'completed';
+  maxActiveRuns: number;
+  backwards: boolean;
+  /** The params every run of the backfill gets (validated when it was made). */
+  params: Record<string, unknown>;
+  /** The logical dates, in the order their runs are made. */
+  dates: number[];
+  /** How many dates have had their turn. */
+  cursor: number;
+  /** The `kiln backfill` process driving it (its owner id), or null: the schedulers drive it. */
+  driver: string | null;
+  state: 'running' | 'done';
+  createdAt: number;
 }
 
 export interface DagVersionRow {
@@ -81,8 +105,10 @@ export interface TiRow {
   lastHeartbeatAt: number | null;
   /** Id of the scheduler that queued the current try. */
   queuedBy: string | null;
-  /** up_for_retry: when the next try may start. */
+  /** up_for_retry: when the next try may start; up_for_reschedule: when the sensor is poked again. */
   nextRetryAt: number | null;
+  /** A sensor's first poke (its timeout counts from there); null otherwise. Optional when building a row. */
+  firstPokeAt?: number | null;
 }
 
 export interface TiKey {
@@ -108,7 +134,39 @@ export interface RunWrite {
   dagId: string;
   runId: string;
   expectStates: readonly RunState[];
-  set: { state: RunState; startedAt?: number | null; endedAt?: number | null };
+  /** Fields left undefined are left as they are. */
+  set: { state: RunState; startedAt?: number | null; endedAt?: number | null; failureReason?: string | null; claimedBy?: string | null };
+}
+
+/**
+ * A callback that is owed (see scheduler/callbacks.ts): written in the same transaction as
+ * the state change that owes it, deleted once it has run. Whoever holds `owner` runs it; a
+ * callback whose owner died is claimed by a live scheduler (claimCallbacks).
+ */
+export interface CallbackRow {
+  /** Unique per occasion: `<dag>/<run>/<task>/<try>/<kind>` for a task, `<dag>/<run>//<kind>@<ended at>` for a run. */
+  id: string;
+  dagId: string;
+  runId: string;
+  /** null: a DAG callback. */
+  taskId: string | null;
+  tryNumber: number | null;
+  kind: CallbackKind;
+  /** The task instance's (or run's) state after the change. */
+  state: string;
+  reason: FailureReason | null;
+  error: string | null;
+  exitCode: number | null;
+  signal: string | null;
+  createdAt: number;
+  owner: string | null;
+}
+
+/** A callback to insert only if the write it comes from applied (index into WriteBatch.tis or .runs). */
+export interface CallbackWrite {
+  row: CallbackRow;
+  ifTi?: number;
+  ifRun?: number;
 }
 
 export interface XcomWrite extends TiKey {
@@ -131,6 +189,10 @@ export interface WriteBatch {
   xcoms?: XcomWrite[];
   /** Sets last_heartbeat_at for running TIs at these tries. */
   heartbeats?: { at: number; keys: Array<TiKey & { tryNumber: number }> };
+  /** Callbacks owed, each inserted only if its ti/run write applied (an id already there is kept). */
+  callbacks?: CallbackWrite[];
+  /** Ids of callbacks that have run: deleted. */
+  callbacksDone?: string[];
 }
 
 export interface WriteBatchResult {
@@ -217,6 +279,16 @@ export interface Store {
   listRuns(filter?: { dagId?: string; states?: readonly RunState[]; limit?: number }): Promise<RunRow[]>;
   /** Runs of the DAG in state queued or running. */
   countActiveRuns(dagId: string): Promise<number>;
+  /** Every run of the DAG whose logical date is in [from, to] (dag_run_logical_date_idx). */
+  listRunsByLogicalDate(dagId: string, from: number, to: number): Promise<RunRow[]>;
+
+  // Backfills
+  createBackfill(row: BackfillRow): Promise<void>;
+  getBackfill(id: string): Promise<BackfillRow | undefined>;
+  /** Running backfills the schedulers drive: no driver, or one without a heartbeat since `deadBefore`. */
+  listSchedulerBackfills(deadBefore: number): Promise<BackfillRow[]>;
+  /** Moves the cursor (and sets state and driver) only if it still is at `expectCursor`. */
+  advanceBackfill(id: string, expectCursor: number, next: { cursor: number; state: BackfillRow['state']; driver: string | null }): Promise<boolean>;
   /**
    * Moves a queued run that `schedulerId` holds to running (startedAt = `now`), only if fewer
    * than `maxActiveRuns` runs of its DAG are running. Exact with several schedulers:
@@ -266,8 +338,17 @@ export interface Store {
    * already held (not counted against `limit`, not rewritten) plus the newly claimed ones.
    */
   claimRuns(schedulerId: string, deadBefore: number, limit: number): Promise<RunRow[]>;
-  /** Releases claims of a scheduler that is shutting down cleanly. */
+  /** Releases claims (runs and owed callbacks) of a scheduler that is shutting down cleanly. */
   releaseRuns(schedulerId: string): Promise<void>;
+  /**
+   * Claims up to `limit` owed callbacks that no live owner holds (the same rule as claimRuns),
+   * and returns every callback `owner` holds afterwards, oldest first.
+   */
+  claimCallbacks(owner: string, deadBefore: number, limit: number): Promise<CallbackRow[]>;
+  /** The owed callbacks of one run (for `kiln runs show` and tests). */
+  listCallbacks(dagId: string, runId: string): Promise<CallbackRow[]>;
+  /** How many callbacks are owed, by anyone (a scheduler with --exit-when-idle waits for them). */
+  countCallbacks(): Promise<number>;
 
   // Retention. Only finished runs (success, failed) with an end time before `endedBefore`
   // qualify: a queued or running run is never selected, nor one cleared back to queued. Runs
@@ -285,4 +366,86 @@ export interface Store {
    * never waited for, and left for a later batch.
    */
   deleteExpiredRuns(endedBefore: number, limit: number): Promise<ExpiredRunBatch>;
+
+  // Metrics
+  /**
+   * What the Prometheus endpoint reads at scrape time, in one statement: the unfinished task
+   * instances (scheduled, queued, running, up_for_retry) by DAG, state and pool, the queued
+   * and running runs by DAG, the pools and the number of import errors. The task instances
+   * are read through the state index, never by scanning the table.
+   */
+  metricsSnapshot(): Promise<MetricsSnapshot>;
+
+  // The change feed (migrations/0005) and the web UI's reads
+  /**
+   * Up to `limit` events with an id above `afterId`, in id order. Ids grow in commit order
+   * (PostgreSQL appenders serialize on an advisory lock for their last statement), so a
+   * reader that remembers the last id it saw misses nothing and sees nothing twice.
+   */
+  readEvents(afterId: number, limit: number): Promise<ChangeEvent[]>;
+  /** The oldest and newest event ids kept, or null when the feed is empty. */
+  eventIdRange(): Promise<{ first: number; last: number } | null>;
+  /**
+   * Deletes up to `limit` of the oldest events appended before `before` (epoch ms), never the
+   * newest one (so ids keep growing from it); returns how many went.
+   */
+  trimEvents(before: number, limit: number): Promise<number>;
+  /**
+   * One page of a DAG's grid: up to `limit` runs, newest logical date first, strictly
+   * before the keyset cursor `before` (exclusive), with all their task instances, read
+   * through dag_run_logical_date_idx and the task-instance primary key.
+   */
+  gridRuns(dagId: string, limit: number, before?: RunCursor): Promise<{ runs: RunRow[]; tis: GridTi[] }>;
+  /** Every scheduler that ever beat (the web server's health reads their heartbeat ages). */
+  listSchedulers(): Promise<SchedulerRow[]>;
+  /**
+   * One task's instances across the DAG's latest `limit` runs, newest logical date first (the
+   * UI's peak-RSS sparkline): dag_run_logical_date_idx read backwards, then one primary-key
+   * lookup per run.
+   */
+  taskHistory(dagId: string, taskId: string, limit: number): Promise<Array<TiRow & { logicalDate: number }>>;
+  /**
+   * Calls `onAppend` soon after any process commits events, where the database can say so
+   * (PostgreSQL: LISTEN/NOTIFY on one extra connection); resolves with a stop function, or
+   * null where it cannot (SQLite: readers poll the feed by id). `onLost` is called once if
+   * the listening connection breaks (readers fall back to polling).
+   */
+  watchEvents(onAppend: () => void, onLost?: (err: Error) => void): Promise<(() => Promise<void>) | null>;
+}
+
+/** What a state change appends to the change feed. */
+export interface ChangeEventRow {
+  kind: 'ti' | 'run';
+  dagId: string;
+  runId: string;
+  /** kind 'ti' only. */
+  taskId: string | null;
+  /** A TiState for kind 'ti', a RunState for kind 'run'. */
+  state: string;
+  /** kind 'ti' only: the try number the task instance is at after the change. */
+  tryNumber: number | null;
+}
+
+/** One row of the change feed. */
+export interface ChangeEvent extends ChangeEventRow {
+  id: number;
+  /** When it was appended (epoch ms). */
+  at: number;
+}
+
+/** A task instance as the grid shows it: only the columns a cell needs (10,000 of them in one page). */
+export type GridTi = Pick<TiRow, 'runId' | 'taskId' | 'state' | 'tryNumber'>;
+
+/** A position in a DAG's runs, newest first: (logical date, run id). */
+export interface RunCursor {
+  logicalDate: number;
+  runId: string;
+}
+
+/** See Store.metricsSnapshot. */
+export interface MetricsSnapshot {
+  taskInstances: Array<{ dagId: string; state: TiState; pool: string; count: number; poolSlots: number }>;
+  runs: Array<{ dagId: string; state: RunState; count: number }>;
+  pools: Array<{ name: string; slots: number }>;
+  importErrors: number;
 }

@@ -49,6 +49,7 @@ export function run(dagId: string, runId: string, over: Partial<RunRow> = {}): R
     startedAt: null,
     endedAt: null,
     claimedBy: null,
+    failureReason: null,
     ...over,
   };
 }
@@ -78,6 +79,7 @@ export function ti(dagId: string, runId: string, taskId: string, over: Partial<T
     lastHeartbeatAt: null,
     queuedBy: null,
     nextRetryAt: null,
+    firstPokeAt: null,
     ...over,
   };
 }
@@ -105,5 +107,6 @@ export function fullTi(dagId: string, runId: string, taskId: string): TiRow {
     lastHeartbeatAt: 1_767_225_600_400,
     queuedBy: 'sched-1',
     nextRetryAt: 1_767_225_630_000,
+    firstPokeAt: 1_767_225_500_000,
   });
 }

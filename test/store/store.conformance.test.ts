@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { createStore } from '../../src/store/index.js';
-import type { Store, TiRow } from '../../src/store/types.js';
+import type { CallbackRow, Store, TiRow } from '../../src/store/types.js';
 import { createTestSchema, postgresTestUrl } from '../helpers/postgres.js';
 import { fullTi, run, serializedDag, ti } from './fixtures.js';
 
@@ -700,6 +700,75 @@ describe.each(dialects)('$name store', ({ name, newTarget }) => {
       for (const [id, mine] of got) {
         for (const runId of mine) expect(await claimedBy(runId), `${runId} of ${id}`).toBe(id);
       }
+    });
+  });
+
+  describe('owed callbacks', () => {
+    const beat = (s: Store, id: string, at: number) =>
+      s.heartbeatScheduler({ id, hostname: 'host', pid: 1000, startedAt: 1, lastHeartbeatAt: at });
+    const owed = (id: string, over: Partial<CallbackRow> = {}): CallbackRow => ({
+      id, dagId: 'etl', runId: 'r1', taskId: 'a', tryNumber: 1, kind: 'failure', state: 'failed', reason: 'timeout',
+      error: 'TASK_TIMEOUT: timed out after 10 ms', exitCode: null, signal: 'SIGTERM', createdAt: 100, owner: 'A', ...over,
+    });
+
+    it('inserts a callback only if the write that owes it applied, with the failure reason of the run', async () => {
+      await seedRun('etl', 'r1', [ti('etl', 'r1', 'a', { state: 'running', tryNumber: 1 }), ti('etl', 'r1', 'b', { state: 'running', tryNumber: 1 })], { state: 'running' });
+      const result = await store.write({
+        tis: [
+          { row: ti('etl', 'r1', 'a', { state: 'failed', tryNumber: 1 }), expect: { tryNumber: 1, states: ['running'] } },
+          // A stale try: its compare-and-set fails, and so its callback is not owed.
+          { row: ti('etl', 'r1', 'b', { state: 'failed', tryNumber: 2 }), expect: { tryNumber: 2, states: ['running'] } },
+        ],
+        runs: [{ dagId: 'etl', runId: 'r1', expectStates: ['running'], set: { state: 'failed', endedAt: 200, failureReason: 'task_failed' } }],
+        callbacks: [
+          { row: owed('a-cb'), ifTi: 0 },
+          { row: owed('b-cb', { taskId: 'b' }), ifTi: 1 },
+          { row: owed('dag-cb', { taskId: null, tryNumber: null, reason: 'task_failed', error: null, signal: null }), ifRun: 0 },
+        ],
+      });
+      expect(result).toMatchObject({ tis: [true, false], runs: [true] });
+      expect((await store.listCallbacks('etl', 'r1')).map((c) => c.id)).toEqual(['a-cb', 'dag-cb']);
+      expect((await store.listCallbacks('etl', 'r1'))[0]).toEqual(owed('a-cb'));
+      expect((await store.getRun('etl', 'r1'))?.failureReason).toBe('task_failed');
+      // The same id again (a write retried after a lost connection) adds nothing; done deletes.
+      await store.write({ callbacks: [{ row: owed('a-cb', { createdAt: 999 }) }], callbacksDone: ['dag-cb'] });
+      expect(await store.listCallbacks('etl', 'r1')).toEqual([owed('a-cb')]);
+      // Clearing the run resets its failure reason.
+      await store.write({ runs: [{ dagId: 'etl', runId: 'r1', expectStates: ['failed'], set: { state: 'queued', endedAt: null, failureReason: null } }] });
+      expect((await store.getRun('etl', 'r1'))?.failureReason).toBeNull();
+    });
+
+    it('hands the callbacks of a dead owner to a live one, once, and releases them at shutdown', async () => {
+      await seedRun('etl', 'r1', [], { state: 'failed' });
+      await store.write({ callbacks: [{ row: owed('c1', { owner: 'A', createdAt: 1 }) }, { row: owed('c2', { owner: 'ghost', createdAt: 2 }) }, { row: owed('c3', { owner: 'B', createdAt: 3 }) }] });
+      await beat(store, 'A', 1000);
+      await beat(store, 'B', 5000);
+      // A is alive: B takes only the ghost's, and keeps its own.
+      expect((await store.claimCallbacks('B', 1000, 10)).map((c) => [c.id, c.owner])).toEqual([['c2', 'B'], ['c3', 'B']]);
+      // A died: B takes its callback too; the limit counts only new claims.
+      expect((await store.claimCallbacks('B', 4000, 1)).map((c) => c.id)).toEqual(['c1', 'c2', 'c3']);
+      expect((await store.claimCallbacks('A', 4000, 10)).map((c) => c.id)).toEqual([]);
+      await store.releaseRuns('B');
+      expect((await store.listCallbacks('etl', 'r1')).map((c) => c.owner)).toEqual([null, null, null]);
+      expect(await store.countCallbacks()).toBe(3);
+    });
+
+    it('never hands one callback to two schedulers claiming at once', async () => {
+      await seedRun('etl', 'r1', [], { state: 'failed' });
+      await store.write({ callbacks: Array.from({ length: 30 }, (_, i) => ({ row: owed(`c${String(i).padStart(2, '0')}`, { owner: null, createdAt: i }) })) });
+      const stores = [store, await second(), await second()];
+      for (const [i, s] of stores.entries()) await beat(s, `S${i}`, 10_000);
+      const claims = await Promise.all(stores.map((s, i) => s.claimCallbacks(`S${i}`, 5000, 12)));
+      const all = claims.flat().map((c) => c.id);
+      expect(new Set(all).size).toBe(all.length);
+      expect(all.length).toBe(30);
+    });
+
+    it('deletes the callbacks of a run the retention clean deletes', async () => {
+      await seedRun('etl', 'old', [], { state: 'failed', endedAt: 10 });
+      await store.write({ callbacks: [{ row: owed('c-old', { runId: 'old' }) }] });
+      await store.deleteExpiredRuns(100, 10);
+      expect(await store.listCallbacks('etl', 'old')).toEqual([]);
     });
   });
 });

@@ -4,7 +4,7 @@
  * as SQLite, so both dialects encode alike); durations are double precision.
  */
 import { bigint, boolean, doublePrecision, index, integer, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
-import type { Isolation, RunState, TiState } from '../../dag/types.js';
+import type { CallbackKind, FailureReason, Isolation, RunState, TiState } from '../../dag/types.js';
 import type { RunType } from '../types.js';
 
 export const dag = pgTable('dag', {
@@ -45,6 +45,8 @@ export const dagRun = pgTable(
     startedAt: bigint('started_at', { mode: 'number' }),
     endedAt: bigint('ended_at', { mode: 'number' }),
     claimedBy: text('claimed_by'),
+    /** migrations/0004: task_failed or timed_out. */
+    failureReason: text('failure_reason'),
   },
   (t) => [
     primaryKey({ columns: [t.dagId, t.runId] }),
@@ -82,6 +84,8 @@ export const taskInstance = pgTable(
     lastHeartbeatAt: bigint('last_heartbeat_at', { mode: 'number' }),
     queuedBy: text('queued_by'),
     nextRetryAt: bigint('next_retry_at', { mode: 'number' }),
+    /** migrations/0007: a sensor's first poke. */
+    firstPokeAt: bigint('first_poke_at', { mode: 'number' }),
   },
   (t) => [
     primaryKey({ columns: [t.dagId, t.runId, t.taskId] }),
@@ -120,3 +124,57 @@ export const scheduler = pgTable('scheduler', {
   startedAt: bigint('started_at', { mode: 'number' }).notNull(),
   lastHeartbeatAt: bigint('last_heartbeat_at', { mode: 'number' }).notNull(),
 });
+
+/** migrations/0004: callbacks owed (see scheduler/callbacks.ts). */
+export const callbackRequest = pgTable(
+  'callback_request',
+  {
+    id: text('id').primaryKey(),
+    dagId: text('dag_id').notNull(),
+    runId: text('run_id').notNull(),
+    taskId: text('task_id'),
+    tryNumber: integer('try_number'),
+    kind: text('kind').$type<CallbackKind>().notNull(),
+    state: text('state').notNull(),
+    reason: text('reason').$type<FailureReason>(),
+    error: text('error'),
+    exitCode: integer('exit_code'),
+    signal: text('signal'),
+    createdAt: bigint('created_at', { mode: 'number' }).notNull(),
+    owner: text('owner'),
+  },
+  (t) => [index('callback_request_run_idx').on(t.dagId, t.runId)],
+);
+
+/** migrations/0005: the change feed (see Store.readEvents). */
+export const event = pgTable('event', {
+  id: bigint('id', { mode: 'number' }).primaryKey().generatedByDefaultAsIdentity(),
+  at: bigint('at', { mode: 'number' }).notNull(),
+  kind: text('kind').$type<'ti' | 'run'>().notNull(),
+  dagId: text('dag_id').notNull(),
+  runId: text('run_id').notNull(),
+  taskId: text('task_id'),
+  state: text('state').notNull(),
+  tryNumber: integer('try_number'),
+});
+
+/** migrations/0006: backfill requests (see scheduler/backfill.ts). */
+export const backfill = pgTable(
+  'backfill',
+  {
+    id: text('id').primaryKey(),
+    dagId: text('dag_id').notNull(),
+    fromDate: bigint('from_date', { mode: 'number' }).notNull(),
+    toDate: bigint('to_date', { mode: 'number' }).notNull(),
+    reprocess: text('reprocess').$type<'none' | 'failed' | 'completed'>().notNull(),
+    maxActiveRuns: integer('max_active_runs').notNull(),
+    backwards: boolean('backwards').notNull(),
+    params: text('params').notNull(),
+    dates: text('dates').notNull(),
+    cursor: integer('cursor').notNull(),
+    driver: text('driver'),
+    state: text('state').$type<'running' | 'done'>().notNull(),
+    createdAt: bigint('created_at', { mode: 'number' }).notNull(),
+  },
+  (t) => [index('backfill_state_idx').on(t.state)],
+);

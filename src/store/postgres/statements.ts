@@ -10,6 +10,8 @@ import { and, asc, count, desc, eq, getTableColumns, inArray, lt, sql, type SQL 
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { ACTIVE_RUN_STATES, FINISHED_RUN_STATES, TI_MUTABLE_FIELDS } from '../rows.js';
+import { preparePgCallbackStatements } from './callback-statements.js';
+import { preparePgFeedStatements } from './feed-statements.js';
 import { dag, dagRun, dagVersion, importError, pool, scheduler, taskInstance as ti, xcom } from './schema.js';
 
 const p = sql.placeholder;
@@ -38,6 +40,8 @@ export function preparePgStatements(db: NodePgDatabase) {
   const fromV = (col: PgColumn): SQL => sql.raw(`v.${col.name}`);
 
   return {
+    ...preparePgCallbackStatements(db, name),
+    ...preparePgFeedStatements(db, name),
     // Task instances: the hot path.
     tiCompareAndSet: db
       .update(ti)
@@ -126,7 +130,7 @@ export function preparePgStatements(db: NodePgDatabase) {
     // Runs.
     runInsert: db
       .insert(dagRun)
-      .values(placeholders(['dagId', 'runId', 'runType', 'logicalDate', 'dataIntervalStart', 'dataIntervalEnd', 'state', 'params', 'dagVersion', 'queuedAt', 'startedAt', 'endedAt', 'claimedBy']))
+      .values(placeholders(['dagId', 'runId', 'runType', 'logicalDate', 'dataIntervalStart', 'dataIntervalEnd', 'state', 'params', 'dagVersion', 'queuedAt', 'startedAt', 'endedAt', 'claimedBy', 'failureReason']))
       .onConflictDoNothing()
       .prepare(name('run_insert')),
     runSet: db
@@ -135,6 +139,8 @@ export function preparePgStatements(db: NodePgDatabase) {
         state: v('state'),
         startedAt: sql`case when ${p('setStartedAt')}::integer = 1 then ${p('startedAt')}::bigint else ${dagRun.startedAt} end`,
         endedAt: sql`case when ${p('setEndedAt')}::integer = 1 then ${p('endedAt')}::bigint else ${dagRun.endedAt} end`,
+        failureReason: sql`case when ${p('setFailureReason')}::integer = 1 then ${p('failureReason')}::text else ${dagRun.failureReason} end`,
+        claimedBy: sql`case when ${p('setClaimedBy')}::integer = 1 then ${p('claimedBy')}::text else ${dagRun.claimedBy} end`,
       })
       .where(and(runKey, inArrayParam(dagRun.state, 'expectStates')))
       .prepare(name('run_set')),
@@ -335,5 +341,22 @@ export function preparePgStatements(db: NodePgDatabase) {
         },
       })
       .prepare(name('scheduler_heartbeat')),
+
+    // Metrics (Store.metricsSnapshot): four parts in one statement, told apart by `kind`. The
+    // states are literals (see tiZombies): the task instances come through the state index.
+    metricsSnapshot: db
+      .select({ kind: sql<string>`'ti'::text`, name: ti.dagId, state: sql<string>`${ti.state}`, pool: ti.pool, n: sql<number>`count(*)::integer`, slots: sql<number>`sum(${ti.poolSlots})::integer` })
+      .from(ti)
+      .where(sql`${ti.state} in ('scheduled', 'queued', 'running', 'up_for_retry')`)
+      .groupBy(ti.dagId, ti.state, ti.pool)
+      .unionAll(
+        db.select({ kind: sql<string>`'run'::text`, name: dagRun.dagId, state: sql<string>`${dagRun.state}`, pool: sql<string>`''::text`, n: sql<number>`count(*)::integer`, slots: sql<number>`0` })
+          .from(dagRun)
+          .where(sql`${dagRun.state} in ('queued', 'running')`)
+          .groupBy(dagRun.dagId, dagRun.state),
+      )
+      .unionAll(db.select({ kind: sql<string>`'pool'::text`, name: pool.name, state: sql<string>`''::text`, pool: sql<string>`''::text`, n: sql<number>`${pool.slots}`, slots: sql<number>`0` }).from(pool))
+      .unionAll(db.select({ kind: sql<string>`'import_error'::text`, name: sql<string>`''::text`, state: sql<string>`''::text`, pool: sql<string>`''::text`, n: sql<number>`count(*)::integer`, slots: sql<number>`0` }).from(importError))
+      .prepare(name('metrics_snapshot')),
   };
 }

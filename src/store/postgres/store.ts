@@ -28,7 +28,10 @@ import {
   toDagRow,
   toRunRow,
 } from '../rows.js';
+import { pgBackfills } from './backfills.js';
 import type {
+  BackfillRow,
+  CallbackRow,
   DagRow,
   ExpiredRun,
   ExpiredRunBatch,
@@ -46,12 +49,17 @@ import type {
   DataInterval,
   DagVersionRow,
 } from '../types.js';
+import type { MetricsSnapshot } from '../types.js';
+import { toMetricsSnapshot } from '../rows.js';
 import { describeStoreErrors } from '../errors.js';
+import { batchEvents, eventColumns, runEvent } from '../feed.js';
+import type { ChangeEvent, GridTi, RunCursor } from '../types.js';
 import { parsePostgresUrl, type PostgresTarget } from './connection.js';
 import { describePgError } from './errors.js';
 import { migratePostgres } from './migrate.js';
 import { dagRun, dagVersion } from './schema.js';
 import { preparePgStatements, TI_COLUMNS, type PgStatements } from './statements.js';
+import { FEED_CHANNEL } from './feed-statements.js';
 
 export async function openPostgresStore(url: string): Promise<Store> {
   const target = parsePostgresUrl(url);
@@ -74,6 +82,7 @@ class PostgresStore implements Store {
   private readonly pool: pg.Pool;
   /** For the one query built per call (listRuns); it runs on any pooled connection. */
   private readonly poolDb: NodePgDatabase;
+  private readonly backfills: ReturnType<typeof pgBackfills>;
   private readonly statements = new WeakMap<pg.PoolClient, PgStatements>();
   private closed = false;
 
@@ -85,6 +94,7 @@ class PostgresStore implements Store {
     // listener its 'error' event would crash the process.
     this.pool.on('error', () => {});
     this.poolDb = drizzle({ client: this.pool });
+    this.backfills = pgBackfills(this.poolDb);
   }
 
   /**
@@ -231,6 +241,7 @@ class PostgresStore implements Store {
     return this.tx(async (s) => {
       if (!affected(await s.runInsert.execute(runValues(run)))) return false;
       if (tis.length > 0) await s.tiInsertMany.execute(tiColumns(tis));
+      await s.eventInsertMany.execute(eventColumns([runEvent(run, run.state)], Date.now()));
       return true;
     });
   }
@@ -271,6 +282,28 @@ class PostgresStore implements Store {
     return (await q).map(toRunRow);
   }
 
+  async listRunsByLogicalDate(dagId: string, from: number, to: number): Promise<RunRow[]> {
+    return this.backfills.listRunsByLogicalDate(dagId, from, to);
+  }
+
+  // Backfills
+
+  async createBackfill(row: BackfillRow): Promise<void> {
+    await this.backfills.create(row);
+  }
+
+  async getBackfill(id: string): Promise<BackfillRow | undefined> {
+    return this.backfills.get(id);
+  }
+
+  async listSchedulerBackfills(deadBefore: number): Promise<BackfillRow[]> {
+    return this.backfills.listForSchedulers(deadBefore);
+  }
+
+  async advanceBackfill(id: string, expectCursor: number, next: { cursor: number; state: BackfillRow['state']; driver: string | null }): Promise<boolean> {
+    return this.backfills.advance(id, expectCursor, next);
+  }
+
   async countActiveRuns(dagId: string): Promise<number> {
     const [row] = await this.one((s) => s.runCountActive.execute({ dagId }));
     return row?.n ?? 0;
@@ -279,7 +312,9 @@ class PostgresStore implements Store {
   async startRun(dagId: string, runId: string, schedulerId: string, maxActiveRuns: number, now: number): Promise<boolean> {
     return this.tx(async (s) => {
       if ((await s.dagLock.execute({ dagId })).length === 0) return false;
-      return affected(await s.runStart.execute({ dagId, runId, schedulerId, maxActiveRuns, now }));
+      if (!affected(await s.runStart.execute({ dagId, runId, schedulerId, maxActiveRuns, now }))) return false;
+      await s.eventInsertMany.execute(eventColumns([runEvent({ dagId, runId }, 'running')], Date.now()));
+      return true;
     });
   }
 
@@ -305,12 +340,16 @@ class PostgresStore implements Store {
     const tiWrites = batch.tis ?? [];
     const hb = batch.heartbeats;
     const xcoms = lastPerKey(batch.xcoms ?? []);
-    if (tiWrites.length === 0 && !batch.runs?.length && xcoms.length === 0 && !hb?.keys.length) return { tis: [], runs: [] };
+    const callbacks = batch.callbacks ?? [];
+    const callbacksDone = batch.callbacksDone ?? [];
+    if (tiWrites.length === 0 && !batch.runs?.length && xcoms.length === 0 && !hb?.keys.length && callbacks.length === 0 && callbacksDone.length === 0) return { tis: [], runs: [] };
     // Encode before BEGIN: a value that is not JSON fails the call without a round trip.
     const xcomValues = xcoms.map((x) => encodeXcom(x.value));
     const withinPools = tiWrites.some((w) => w.ifPoolFull !== undefined);
     const statements =
-      (withinPools ? 2 : casStatements(tiWrites)) + (hb?.keys.length ? 1 : 0) + (xcoms.length > 0 ? 1 : 0) + (batch.runs?.length ?? 0);
+      (withinPools ? 2 : casStatements(tiWrites)) + (hb?.keys.length ? 1 : 0) + (xcoms.length > 0 ? 1 : 0) + (batch.runs?.length ?? 0) +
+      callbacks.length + (callbacksDone.length > 0 ? 1 : 0) +
+      (tiWrites.length > 0 || (batch.runs?.length ?? 0) > 0 ? 1 : 0); // the change feed's rows, if any applied
     // A single statement is atomic by itself: BEGIN and COMMIT would only add two round trips
     // (the supervisor's heartbeat-only batches are the common case).
     return this.use(statements > 1, async (s) => {
@@ -336,6 +375,15 @@ class PostgresStore implements Store {
       for (const w of batch.runs ?? []) {
         runs.push(affected(await s.runSet.execute(runWriteValues(w, w.expectStates))));
       }
+      // A callback is owed only if the change that owes it applied.
+      for (const c of callbacks) {
+        if ((c.ifTi !== undefined && !tis[c.ifTi]) || (c.ifRun !== undefined && !runs[c.ifRun])) continue;
+        await s.callbackInsert.execute({ ...c.row });
+      }
+      if (callbacksDone.length > 0) await s.callbacksDelete.execute({ ids: callbacksDone });
+      // Last: the feed's lock is held from here to COMMIT (see feed-statements.ts).
+      const events = batchEvents(batch, tis, runs, poolFull);
+      if (events.length > 0) await s.eventInsertMany.execute(eventColumns(events, Date.now()));
       return poolRoom === undefined ? { tis, runs } : { tis, runs, poolFull, poolRoom };
     });
   }
@@ -387,6 +435,23 @@ class PostgresStore implements Store {
 
   async releaseRuns(schedulerId: string): Promise<void> {
     await this.one((s) => s.runRelease.execute({ schedulerId }));
+    await this.one((s) => s.callbackRelease.execute({ owner: schedulerId }));
+  }
+
+  async claimCallbacks(owner: string, deadBefore: number, limit: number): Promise<CallbackRow[]> {
+    return this.tx(async (s) => {
+      if (limit > 0) await s.callbackClaim.execute({ owner, deadBefore, limit });
+      return s.callbacksHeldBy.execute({ owner });
+    });
+  }
+
+  async listCallbacks(dagId: string, runId: string): Promise<CallbackRow[]> {
+    return this.one((s) => s.callbacksOfRun.execute({ dagId, runId }));
+  }
+
+  async countCallbacks(): Promise<number> {
+    const [row] = await this.one((s) => s.callbackCount.execute());
+    return row?.n ?? 0;
   }
 
   // Retention
@@ -419,9 +484,80 @@ class PostgresStore implements Store {
       const keys = runKeyColumns(runs);
       const xcoms = (await s.xcomsDeleteOfRuns.execute(keys)).rowCount ?? 0;
       const taskInstances = (await s.tisDeleteOfRuns.execute(keys)).rowCount ?? 0;
+      await s.callbacksDeleteOfRuns.execute(keys);
       await s.runsDelete.execute(keys);
       return { runs, taskInstances, xcoms };
     });
+  }
+
+  // Metrics
+
+  async metricsSnapshot(): Promise<MetricsSnapshot> {
+    return toMetricsSnapshot(await this.one((s) => s.metricsSnapshot.execute()));
+  }
+
+  // The change feed and the web UI's reads
+
+  async readEvents(afterId: number, limit: number): Promise<ChangeEvent[]> {
+    return this.one((s) => s.eventsAfter.execute({ after: afterId, limit }));
+  }
+
+  async eventIdRange(): Promise<{ first: number; last: number } | null> {
+    const [r] = await this.one((s) => s.eventRange.execute());
+    return r?.first == null || r.last == null || Number.isNaN(r.first) ? null : { first: r.first, last: r.last };
+  }
+
+  async trimEvents(before: number, limit: number): Promise<number> {
+    const range = await this.eventIdRange();
+    if (range === null) return 0;
+    const [kept] = await this.one((s) => s.eventFirstKept.execute({ before }));
+    const below = Math.min(kept?.id ?? range.last, range.last, range.first + limit);
+    return (await this.one((s) => s.eventDeleteBelow.execute({ below }))).rowCount ?? 0;
+  }
+
+  async gridRuns(dagId: string, limit: number, before?: RunCursor): Promise<{ runs: RunRow[]; tis: GridTi[] }> {
+    return this.one(async (s) => {
+      const runs = (await s.gridRuns.execute({ dagId, limit, beforeDate: before?.logicalDate ?? Number.MAX_SAFE_INTEGER, beforeRunId: before?.runId ?? '' })).map(toRunRow);
+      if (runs.length === 0) return { runs, tis: [] };
+      return { runs, tis: await s.gridTis.execute({ dagId, runIds: runs.map((r) => r.runId) }) };
+    });
+  }
+
+  async listSchedulers(): Promise<SchedulerRow[]> {
+    return this.one((s) => s.schedulerList.execute());
+  }
+
+  async taskHistory(dagId: string, taskId: string, limit: number): Promise<Array<TiRow & { logicalDate: number }>> {
+    return (await this.one((s) => s.taskHistory.execute({ dagId, taskId, limit }))).map((r) => ({ ...r.ti, logicalDate: r.logicalDate }));
+  }
+
+  /**
+   * LISTEN on a connection of its own (outside the pool: a pooled connection would be handed
+   * to other work). Every appender notifies FEED_CHANNEL with its schema (feed-statements.ts),
+   * delivered at its COMMIT; notifications of other schemas in the same database are ignored.
+   */
+  async watchEvents(onAppend: () => void, onLost?: (err: Error) => void): Promise<() => Promise<void>> {
+    const client = new pg.Client({ connectionTimeoutMillis: 10_000, ...this.target.pool });
+    let stopped = false;
+    client.on('error', (err) => {
+      if (!stopped) onLost?.(err);
+      stopped = true;
+    });
+    await client.connect();
+    try {
+      const schema = (await client.query<{ s: string }>('select current_schema() as s')).rows[0]!.s;
+      client.on('notification', (n) => {
+        if (n.channel === FEED_CHANNEL && n.payload === schema) onAppend();
+      });
+      await client.query(`LISTEN ${FEED_CHANNEL}`);
+    } catch (err) {
+      await client.end().catch(() => {});
+      throw err;
+    }
+    return async () => {
+      stopped = true;
+      await client.end().catch(() => {});
+    };
   }
 }
 

@@ -3,7 +3,7 @@
  * Times are epoch milliseconds in INTEGER columns; JSON is TEXT.
  */
 import { index, integer, primaryKey, real, sqliteTable, text } from 'drizzle-orm/sqlite-core';
-import type { Isolation, RunState, TiState } from '../../dag/types.js';
+import type { CallbackKind, FailureReason, Isolation, RunState, TiState } from '../../dag/types.js';
 import type { RunType } from '../types.js';
 
 export const dag = sqliteTable('dag', {
@@ -44,6 +44,8 @@ export const dagRun = sqliteTable(
     startedAt: integer('started_at'),
     endedAt: integer('ended_at'),
     claimedBy: text('claimed_by'),
+    /** migrations/0004: task_failed or timed_out. */
+    failureReason: text('failure_reason'),
   },
   (t) => [
     primaryKey({ columns: [t.dagId, t.runId] }),
@@ -81,6 +83,8 @@ export const taskInstance = sqliteTable(
     lastHeartbeatAt: integer('last_heartbeat_at'),
     queuedBy: text('queued_by'),
     nextRetryAt: integer('next_retry_at'),
+    /** migrations/0007: a sensor's first poke. */
+    firstPokeAt: integer('first_poke_at'),
   },
   (t) => [
     primaryKey({ columns: [t.dagId, t.runId, t.taskId] }),
@@ -119,3 +123,57 @@ export const scheduler = sqliteTable('scheduler', {
   startedAt: integer('started_at').notNull(),
   lastHeartbeatAt: integer('last_heartbeat_at').notNull(),
 });
+
+/** migrations/0004: callbacks owed (see scheduler/callbacks.ts). */
+export const callbackRequest = sqliteTable(
+  'callback_request',
+  {
+    id: text('id').primaryKey(),
+    dagId: text('dag_id').notNull(),
+    runId: text('run_id').notNull(),
+    taskId: text('task_id'),
+    tryNumber: integer('try_number'),
+    kind: text('kind').$type<CallbackKind>().notNull(),
+    state: text('state').notNull(),
+    reason: text('reason').$type<FailureReason>(),
+    error: text('error'),
+    exitCode: integer('exit_code'),
+    signal: text('signal'),
+    createdAt: integer('created_at').notNull(),
+    owner: text('owner'),
+  },
+  (t) => [index('callback_request_run_idx').on(t.dagId, t.runId)],
+);
+
+/** migrations/0005: the change feed (see Store.readEvents). */
+export const event = sqliteTable('event', {
+  id: integer('id').primaryKey(),
+  at: integer('at').notNull(),
+  kind: text('kind').$type<'ti' | 'run'>().notNull(),
+  dagId: text('dag_id').notNull(),
+  runId: text('run_id').notNull(),
+  taskId: text('task_id'),
+  state: text('state').notNull(),
+  tryNumber: integer('try_number'),
+});
+
+/** migrations/0006: backfill requests (see scheduler/backfill.ts). */
+export const backfill = sqliteTable(
+  'backfill',
+  {
+    id: text('id').primaryKey(),
+    dagId: text('dag_id').notNull(),
+    fromDate: integer('from_date').notNull(),
+    toDate: integer('to_date').notNull(),
+    reprocess: text('reprocess').$type<'none' | 'failed' | 'completed'>().notNull(),
+    maxActiveRuns: integer('max_active_runs').notNull(),
+    backwards: integer('backwards', { mode: 'boolean' }).notNull(),
+    params: text('params').notNull(),
+    dates: text('dates').notNull(),
+    cursor: integer('cursor').notNull(),
+    driver: text('driver'),
+    state: text('state').$type<'running' | 'done'>().notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('backfill_state_idx').on(t.state)],
+);

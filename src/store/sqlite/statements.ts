@@ -8,6 +8,8 @@ import { and, asc, count, desc, eq, inArray, lt, sql, type SQL } from 'drizzle-o
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import { ACTIVE_RUN_STATES, FINISHED_RUN_STATES, TI_FIELDS, TI_MUTABLE_FIELDS } from '../rows.js';
+import { prepareSqliteCallbackStatements } from './callback-statements.js';
+import { prepareSqliteFeedStatements } from './feed-statements.js';
 import { dag, dagRun, dagVersion, importError, pool, scheduler, taskInstance as ti, xcom } from './schema.js';
 
 const p = sql.placeholder;
@@ -25,6 +27,8 @@ export function prepareSqliteStatements(db: BetterSQLite3Database) {
   const xcomKey = and(eq(xcom.dagId, p('dagId')), eq(xcom.runId, p('runId')), eq(xcom.taskId, p('taskId')));
 
   return {
+    ...prepareSqliteCallbackStatements(db),
+    ...prepareSqliteFeedStatements(db),
     // Task instances: the hot path.
     tiCompareAndSet: db
       .update(ti)
@@ -71,7 +75,7 @@ export function prepareSqliteStatements(db: BetterSQLite3Database) {
     // Runs.
     runInsert: db
       .insert(dagRun)
-      .values(placeholders(['dagId', 'runId', 'runType', 'logicalDate', 'dataIntervalStart', 'dataIntervalEnd', 'state', 'params', 'dagVersion', 'queuedAt', 'startedAt', 'endedAt', 'claimedBy']))
+      .values(placeholders(['dagId', 'runId', 'runType', 'logicalDate', 'dataIntervalStart', 'dataIntervalEnd', 'state', 'params', 'dagVersion', 'queuedAt', 'startedAt', 'endedAt', 'claimedBy', 'failureReason']))
       .onConflictDoNothing()
       .prepare(),
     runSet: db
@@ -80,6 +84,8 @@ export function prepareSqliteStatements(db: BetterSQLite3Database) {
         state: v('state'),
         startedAt: sql`case when ${p('setStartedAt')} then ${p('startedAt')} else ${dagRun.startedAt} end`,
         endedAt: sql`case when ${p('setEndedAt')} then ${p('endedAt')} else ${dagRun.endedAt} end`,
+        failureReason: sql`case when ${p('setFailureReason')} then ${p('failureReason')} else ${dagRun.failureReason} end`,
+        claimedBy: sql`case when ${p('setClaimedBy')} then ${p('claimedBy')} else ${dagRun.claimedBy} end`,
       })
       .where(and(runKey, inJson(dagRun.state, 'expectStates')))
       .prepare(),
@@ -247,6 +253,23 @@ export function prepareSqliteStatements(db: BetterSQLite3Database) {
           lastHeartbeatAt: sql`excluded.last_heartbeat_at`,
         },
       })
+      .prepare(),
+
+    // Metrics (Store.metricsSnapshot): four parts in one statement, told apart by `kind`. The
+    // task instances through the state index (unfinished states only), runs through theirs.
+    metricsSnapshot: db
+      .select({ kind: sql<string>`'ti'`, name: ti.dagId, state: sql<string>`${ti.state}`, pool: ti.pool, n: sql<number>`count(*)`, slots: sql<number>`sum(${ti.poolSlots})` })
+      .from(ti)
+      .where(sql`${ti.state} in ('scheduled', 'queued', 'running', 'up_for_retry')`)
+      .groupBy(ti.dagId, ti.state, ti.pool)
+      .unionAll(
+        db.select({ kind: sql<string>`'run'`, name: dagRun.dagId, state: sql<string>`${dagRun.state}`, pool: sql<string>`''`, n: sql<number>`count(*)`, slots: sql<number>`0` })
+          .from(dagRun)
+          .where(sql`${dagRun.state} in ('queued', 'running')`)
+          .groupBy(dagRun.dagId, dagRun.state),
+      )
+      .unionAll(db.select({ kind: sql<string>`'pool'`, name: pool.name, state: sql<string>`''`, pool: sql<string>`''`, n: sql<number>`${pool.slots}`, slots: sql<number>`0` }).from(pool))
+      .unionAll(db.select({ kind: sql<string>`'import_error'`, name: sql<string>`''`, state: sql<string>`''`, pool: sql<string>`''`, n: sql<number>`count(*)`, slots: sql<number>`0` }).from(importError))
       .prepare(),
   };
 }

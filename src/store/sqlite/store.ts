@@ -24,6 +24,8 @@ import {
   toRunRow,
 } from '../rows.js';
 import type {
+  BackfillRow,
+  CallbackRow,
   DagRow,
   ExpiredRun,
   ExpiredRunBatch,
@@ -41,8 +43,13 @@ import type {
   DataInterval,
   DagVersionRow,
 } from '../types.js';
+import type { MetricsSnapshot } from '../types.js';
+import { toMetricsSnapshot } from '../rows.js';
 import { describeStoreErrors } from '../errors.js';
+import { batchEvents, eventsJson, runEvent } from '../feed.js';
+import type { ChangeEvent, ChangeEventRow, GridTi, RunCursor } from '../types.js';
 import { describeSqliteError } from './errors.js';
+import { sqliteBackfills } from './backfills.js';
 import { migrateSqlite } from './migrate.js';
 import { dagRun, dagVersion } from './schema.js';
 import { prepareSqliteStatements, type SqliteStatements } from './statements.js';
@@ -61,6 +68,7 @@ class SqliteStore implements Store {
   readonly dialect = 'sqlite' as const;
   private readonly sqlite: Database.Database;
   private readonly db: BetterSQLite3Database;
+  private readonly backfills: ReturnType<typeof sqliteBackfills>;
   /**
    * better-sqlite3 compiles at prepare time, so the tables must exist: prepared when the store
    * opens if the database is migrated, else right after migrate() (or on first use).
@@ -70,7 +78,9 @@ class SqliteStore implements Store {
   private readonly createRunTx: Database.Transaction<(run: RunRow, tis: TiRow[]) => boolean>;
   private readonly upsertDagTx: Database.Transaction<(dag: UpsertDag) => void>;
   private readonly claimRunsTx: Database.Transaction<(schedulerId: string, deadBefore: number, limit: number) => RunRow[]>;
+  private readonly claimCallbacksTx: Database.Transaction<(owner: string, deadBefore: number, limit: number) => CallbackRow[]>;
   private readonly deleteExpiredTx: Database.Transaction<(endedBefore: number, limit: number) => ExpiredRunBatch>;
+  private readonly startRunTx: Database.Transaction<(a: { dagId: string; runId: string; schedulerId: string; maxActiveRuns: number; now: number }) => boolean>;
 
   constructor(private readonly path: string) {
     if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
@@ -79,11 +89,21 @@ class SqliteStore implements Store {
     this.sqlite.pragma('busy_timeout = 5000');
     this.sqlite.pragma('synchronous = NORMAL');
     this.db = drizzle({ client: this.sqlite });
+    this.backfills = sqliteBackfills(this.db);
     this.applyBatchTx = this.sqlite.transaction((batch: WriteBatch) => this.applyBatch(batch));
     this.createRunTx = this.sqlite.transaction((run: RunRow, tis: TiRow[]) => this.insertRun(run, tis));
     this.upsertDagTx = this.sqlite.transaction((d: UpsertDag) => this.writeDag(d));
     this.claimRunsTx = this.sqlite.transaction((id: string, deadBefore: number, limit: number) => this.claim(id, deadBefore, limit));
+    this.claimCallbacksTx = this.sqlite.transaction((owner: string, deadBefore: number, limit: number) => {
+      if (limit > 0) this.s.callbackClaim.run({ owner, deadBefore, limit });
+      return this.s.callbacksHeldBy.all({ owner });
+    });
     this.deleteExpiredTx = this.sqlite.transaction((endedBefore: number, limit: number) => this.deleteExpired(endedBefore, limit));
+    this.startRunTx = this.sqlite.transaction((a: { dagId: string; runId: string; schedulerId: string; maxActiveRuns: number; now: number }) => {
+      if (this.s.runStart.run(a).changes === 0) return false;
+      this.appendEvents([runEvent(a, 'running')]);
+      return true;
+    });
     try {
       this.statements = prepareSqliteStatements(this.db);
     } catch {
@@ -180,6 +200,7 @@ class SqliteStore implements Store {
   private insertRun(run: RunRow, tis: TiRow[]): boolean {
     if (this.s.runInsert.run(runValues(run)).changes === 0) return false;
     for (const t of tis) this.s.tiInsert.run(tiValues(t));
+    this.appendEvents([runEvent(run, run.state)]);
     return true;
   }
 
@@ -222,8 +243,30 @@ class SqliteStore implements Store {
     return this.s.runCountActive.get({ dagId })?.n ?? 0;
   }
 
+  async listRunsByLogicalDate(dagId: string, from: number, to: number): Promise<RunRow[]> {
+    return this.backfills.listRunsByLogicalDate(dagId, from, to);
+  }
+
+  // Backfills
+
+  async createBackfill(row: BackfillRow): Promise<void> {
+    this.backfills.create(row);
+  }
+
+  async getBackfill(id: string): Promise<BackfillRow | undefined> {
+    return this.backfills.get(id);
+  }
+
+  async listSchedulerBackfills(deadBefore: number): Promise<BackfillRow[]> {
+    return this.backfills.listForSchedulers(deadBefore);
+  }
+
+  async advanceBackfill(id: string, expectCursor: number, next: { cursor: number; state: BackfillRow['state']; driver: string | null }): Promise<boolean> {
+    return this.backfills.advance(id, expectCursor, next);
+  }
+
   async startRun(dagId: string, runId: string, schedulerId: string, maxActiveRuns: number, now: number): Promise<boolean> {
-    return this.s.runStart.run({ dagId, runId, schedulerId, maxActiveRuns, now }).changes > 0;
+    return this.startRunTx.immediate({ dagId, runId, schedulerId, maxActiveRuns, now });
   }
 
   // Task instances
@@ -237,7 +280,7 @@ class SqliteStore implements Store {
   }
 
   async write(batch: WriteBatch): Promise<WriteBatchResult> {
-    const empty = !batch.tis?.length && !batch.runs?.length && !batch.xcoms?.length && !batch.heartbeats?.keys.length;
+    const empty = !batch.tis?.length && !batch.runs?.length && !batch.xcoms?.length && !batch.heartbeats?.keys.length && !batch.callbacks?.length && !batch.callbacksDone?.length;
     if (empty) return { tis: [], runs: [] };
     return this.applyBatchTx.immediate(batch);
   }
@@ -281,6 +324,13 @@ class SqliteStore implements Store {
       s.xcomUpsert.run({ dagId: x.dagId, runId: x.runId, taskId: x.taskId, value: encodeXcom(x.value) });
     }
     const runs = (batch.runs ?? []).map((w) => s.runSet.run(runWriteValues(w, JSON.stringify(w.expectStates))).changes === 1);
+    // A callback is owed only if the change that owes it applied.
+    for (const c of batch.callbacks ?? []) {
+      if ((c.ifTi !== undefined && !tis[c.ifTi]) || (c.ifRun !== undefined && !runs[c.ifRun])) continue;
+      s.callbackInsert.run({ ...c.row });
+    }
+    for (const id of batch.callbacksDone ?? []) s.callbackDelete.run({ id });
+    this.appendEvents(batchEvents(batch, tis, runs, poolFull));
     return poolRoom === undefined ? { tis, runs } : { tis, runs, poolFull, poolRoom };
   }
 
@@ -335,6 +385,19 @@ class SqliteStore implements Store {
 
   async releaseRuns(schedulerId: string): Promise<void> {
     this.s.runRelease.run({ schedulerId });
+    this.s.callbackRelease.run({ owner: schedulerId });
+  }
+
+  async claimCallbacks(owner: string, deadBefore: number, limit: number): Promise<CallbackRow[]> {
+    return this.claimCallbacksTx.immediate(owner, deadBefore, limit);
+  }
+
+  async listCallbacks(dagId: string, runId: string): Promise<CallbackRow[]> {
+    return this.s.callbacksOfRun.all({ dagId, runId });
+  }
+
+  async countCallbacks(): Promise<number> {
+    return Number(this.s.callbackCount.get()?.n ?? 0);
   }
 
   // Retention
@@ -367,9 +430,58 @@ class SqliteStore implements Store {
       const k = { dagId: key.dagId, runId: key.runId };
       taskInstances += s.tisDeleteOfRun.run(k).changes;
       xcoms += s.xcomsDeleteOfRun.run(k).changes;
+      s.callbacksDeleteOfRun.run(k);
       s.runDelete.run(k);
     }
     return { runs, taskInstances, xcoms };
+  }
+
+  // Metrics
+
+  async metricsSnapshot(): Promise<MetricsSnapshot> {
+    return toMetricsSnapshot(this.s.metricsSnapshot.all());
+  }
+
+  // The change feed and the web UI's reads
+
+  /** In the caller's transaction: the batch's events in one statement. */
+  private appendEvents(rows: ChangeEventRow[]): void {
+    if (rows.length > 0) this.s.eventInsertJson.run({ at: Date.now(), rows: eventsJson(rows) });
+  }
+
+  async readEvents(afterId: number, limit: number): Promise<ChangeEvent[]> {
+    return this.s.eventsAfter.all({ after: afterId, limit });
+  }
+
+  async eventIdRange(): Promise<{ first: number; last: number } | null> {
+    const r = this.s.eventRange.get();
+    return r?.first == null || r.last == null ? null : { first: r.first, last: r.last };
+  }
+
+  async trimEvents(before: number, limit: number): Promise<number> {
+    const range = await this.eventIdRange();
+    if (range === null) return 0;
+    const keepFrom = this.s.eventFirstKept.get({ before })?.id ?? range.last;
+    const below = Math.min(keepFrom, range.last, range.first + limit);
+    return this.s.eventDeleteBelow.run({ below }).changes;
+  }
+
+  async gridRuns(dagId: string, limit: number, before?: RunCursor): Promise<{ runs: RunRow[]; tis: GridTi[] }> {
+    const runs = this.s.gridRuns.all({ dagId, limit, beforeDate: before?.logicalDate ?? Number.MAX_SAFE_INTEGER, beforeRunId: before?.runId ?? '' }).map(toRunRow);
+    if (runs.length === 0) return { runs, tis: [] };
+    return { runs, tis: this.s.gridTis.all({ dagId, runIds: JSON.stringify(runs.map((r) => r.runId)) }) };
+  }
+
+  async listSchedulers(): Promise<SchedulerRow[]> {
+    return this.s.schedulerList.all();
+  }
+
+  async taskHistory(dagId: string, taskId: string, limit: number): Promise<Array<TiRow & { logicalDate: number }>> {
+    return this.s.taskHistory.all({ dagId, taskId, limit }).map((r) => ({ ...r.ti, logicalDate: r.logicalDate }));
+  }
+
+  async watchEvents(): Promise<null> {
+    return null; // SQLite cannot tell another connection about a commit: readers poll the feed by id
   }
 }
 

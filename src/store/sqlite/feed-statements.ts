@@ -1,0 +1,51 @@
+/**
+ * Statements of the change feed (migrations/0005) and the web UI's reads, prepared with the
+ * rest when the store opens. The feed's rows of one batch arrive as one JSON array of tuples
+ * and go in with one INSERT ... SELECT over json_each, in array order (ids in that order).
+ */
+import { and, asc, desc, eq, getTableColumns, gt, sql } from 'drizzle-orm';
+import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
+import { dagRun, event, scheduler, taskInstance as ti } from './schema.js';
+
+const p = sql.placeholder;
+
+export type SqliteFeedStatements = ReturnType<typeof prepareSqliteFeedStatements>;
+
+export function prepareSqliteFeedStatements(db: BetterSQLite3Database) {
+  return {
+    // id null: the rowid numbers the rows in array order, after the newest one (never deleted).
+    eventInsertJson: db
+      .insert(event)
+      .select(sql`select null, ${p('at')}, ${sql.raw([0, 1, 2, 3, 4, 5].map((i) => `value ->> ${i}`).join(', '))} from json_each(${p('rows')})`)
+      .prepare(),
+    eventsAfter: db.select().from(event).where(gt(event.id, p('after'))).orderBy(asc(event.id)).limit(p('limit')).prepare(),
+    eventRange: db.select({ first: sql<number | null>`min(${event.id})`, last: sql<number | null>`max(${event.id})` }).from(event).prepare(),
+    // The first event recent enough to keep: a walk up the primary key that stops there, so
+    // its cost is the number of old rows (ids grow with time, give or take clock skew).
+    eventFirstKept: db.select({ id: event.id }).from(event).where(sql`${event.at} >= ${p('before')}`).orderBy(asc(event.id)).limit(1).prepare(),
+    eventDeleteBelow: db.delete(event).where(sql`${event.id} < ${p('below')}`).prepare(),
+    // The grid's page of runs: dag_run_logical_date_idx read backwards from the cursor.
+    gridRuns: db
+      .select()
+      .from(dagRun)
+      .where(and(eq(dagRun.dagId, p('dagId')), sql`(${dagRun.logicalDate}, ${dagRun.runId}) < (${p('beforeDate')}, ${p('beforeRunId')})`))
+      .orderBy(desc(dagRun.logicalDate), desc(dagRun.runId))
+      .limit(p('limit'))
+      .prepare(),
+    gridTis: db
+      .select({ runId: ti.runId, taskId: ti.taskId, state: ti.state, tryNumber: ti.tryNumber })
+      .from(ti)
+      .where(and(eq(ti.dagId, p('dagId')), sql`${ti.runId} in (select value from json_each(${p('runIds')}))`))
+      .prepare(),
+    // One task's instances over the latest runs: runs through dag_run_logical_date_idx, each TI by its primary key.
+    taskHistory: db
+      .select({ ti: getTableColumns(ti), logicalDate: dagRun.logicalDate })
+      .from(dagRun)
+      .innerJoin(ti, and(eq(ti.dagId, dagRun.dagId), eq(ti.runId, dagRun.runId), eq(ti.taskId, p('taskId'))))
+      .where(eq(dagRun.dagId, p('dagId')))
+      .orderBy(desc(dagRun.logicalDate), desc(dagRun.runId))
+      .limit(p('limit'))
+      .prepare(),
+    schedulerList: db.select().from(scheduler).orderBy(desc(scheduler.lastHeartbeatAt)).prepare(),
+  };
+}
