@@ -7,14 +7,20 @@ export type KilnErrorCode =
   | 'DAG_INVALID' // a DAG or task option, or the graph itself, is wrong
   | 'DAG_IMPORT' // a DAG file could not be imported (syntax error, throws at import, no DAG export)
   | 'DAG_NOT_FOUND'
+  | 'RUN_NOT_FOUND'
+  | 'POOL_NOT_FOUND'
   | 'TASK_NOT_FOUND'
   | 'TASK_FAILED' // the task threw or called ctx.fail()
   | 'TASK_SKIPPED' // ctx.skip() was called; ends the try as skipped
   | 'TASK_TIMEOUT'
   | 'TASK_HEARTBEAT_TIMEOUT'
+  | 'SENSOR_TIMEOUT' // a sensor's condition was not met within its timeout
+  | 'BRANCH_INVALID' // a branch returned a task that is not one of its direct downstreams
+  | 'TASK_ZOMBIE' // the scheduler saw no heartbeat from the try's supervisor for zombieTimeout
   | 'TASK_MEMORY_LIMIT' // the try passed its maxTaskMemoryBytes and was killed
   | 'TASK_CANCELLED'
   | 'WORKER_EXITED' // the worker running the task went away mid-task
+  | 'WORKER_HOST_LOST' // a remote worker host (kiln worker) went silent, or Redis lost the try's job
   | 'RESULT_NOT_SERIALIZABLE'
   | 'CONFIG_INVALID'
   | 'USAGE'

@@ -4,8 +4,12 @@
  */
 export { dag, isDag, type DagBuilder } from './dag/authoring.js';
 export type {
+  CallbackContext,
+  CallbackFn,
+  CallbackKind,
   Dag,
   DagOptions,
+  FailureReason,
   Duration,
   Isolation,
   TaskContext,

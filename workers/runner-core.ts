@@ -14,6 +14,8 @@ import type { Dag, TaskContext, TaskDefinition, TaskLogger } from '../src/dag/ty
 import { KilnError, TaskFailedNoRetry, TaskSkipped } from '../src/errors.js';
 import { deserializeError, findUnserializable, serializeError } from '../src/protocol/errors.js';
 import type { LogLevel, ResourceUsage, RunnerMessage, SupervisorMessage, TaskResult, TaskWork } from '../src/protocol/messages.js';
+import { callbackDefinition } from './callback-definition.js';
+import { NO_RETRY_CODES, SensorReschedule, specialDefinition } from './special-tasks.js';
 import { importDagFile } from './load-dag.js';
 import type { RunReply } from './pool-protocol.js';
 import { noRetryReason } from './retry-policy.js';
@@ -97,7 +99,9 @@ export class Runner {
     if (dag.dagId !== work.dagId) {
       throw new KilnError('DAG_NOT_FOUND', `${work.dagFile} defines DAG '${dag.dagId}', not '${work.dagId}'`);
     }
-    const def = dag.tasks.get(work.taskId);
+    const found = work.callback ? callbackDefinition(dag, work) : dag.tasks.get(work.taskId);
+    const def = typeof found === 'object' && !work.callback ? specialDefinition(found, dag, work) : found;
+    if (typeof def === 'string') return { outcome: 'failed', noRetry: true, error: { name: 'KilnError', code: 'TASK_NOT_FOUND', message: def } };
     if (def === undefined) {
       return { outcome: 'failed', noRetry: true, error: { name: 'KilnError', code: 'TASK_NOT_FOUND', message: `DAG '${work.dagId}' (${work.dagFile}) has no task '${work.taskId}'` } };
     }
@@ -342,7 +346,8 @@ function failure(err: unknown): TaskResult {
     delete error.stack; // control flow, not a bug
     return { outcome: 'skipped', error };
   }
-  const noRetry = err instanceof TaskFailedNoRetry || (err as { name?: unknown } | null)?.name === 'TaskFailedNoRetry';
+  if (err instanceof SensorReschedule) return { outcome: 'reschedule', rescheduleAt: err.rescheduleAt };
+  const noRetry = err instanceof TaskFailedNoRetry || (err as { name?: unknown } | null)?.name === 'TaskFailedNoRetry' || (typeof code === 'string' && NO_RETRY_CODES.has(code));
   if (noRetry) delete error.stack;
   error.code ??= 'TASK_FAILED';
   return noRetry ? { outcome: 'failed', error, noRetry } : { outcome: 'failed', error };

@@ -2,9 +2,16 @@ import { DagValidationError } from '../errors.js';
 import { parseBytes } from './bytes.js';
 import { parseDurationMs } from './duration.js';
 import { validateGraph } from './graph.js';
+import { SPECIAL_OPTION_KEYS, specialOptionKeys, splitSensorOptions, splitShortCircuitOptions } from './special-tasks.js';
 import {
   ISOLATIONS,
   TRIGGER_RULES,
+  type BranchChoice,
+  type CallbackKind,
+  type SensorOptions,
+  type ShortCircuitOptions,
+  type TaskContext,
+  type TaskKind,
   type Dag,
   type DagOptions,
   type Duration,
@@ -20,17 +27,33 @@ import {
 /** Below this a Node isolate cannot do anything useful: a smaller limit is a mistake. */
 const MIN_TASK_MEMORY_BYTES = 16 * 1024 * 1024;
 const ID_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$/;
+const QUEUE_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/;
 const DAG_OPTION_KEYS = new Set([
   'id', 'schedule', 'startDate', 'catchup', 'maxActiveRuns', 'maxActiveTasks', 'params', 'paramsSchema', 'defaults', 'tags', 'description',
+  'onSuccess', 'onFailure', 'dagrunTimeout',
 ]);
 const TASK_OPTION_KEYS = new Set([
   'upstream', 'triggerRule', 'retries', 'retryDelay', 'retryExponentialBackoff', 'maxRetryDelay', 'timeout',
-  'heartbeatTimeout', 'isolation', 'pool', 'poolSlots', 'priorityWeight', 'env', 'maxTaskMemoryBytes', 'retryOn', 'noRetryOn',
+  'heartbeatTimeout', 'isolation', 'pool', 'poolSlots', 'priorityWeight', 'queue', 'env', 'maxTaskMemoryBytes', 'retryOn', 'noRetryOn',
+  'onSuccess', 'onFailure', 'onRetry', 'onSkipped',
 ]);
+const HOOK_KIND = { onSuccess: 'success', onFailure: 'failure', onRetry: 'retry', onSkipped: 'skipped' } as const satisfies Record<string, CallbackKind>;
+type HookName = keyof typeof HOOK_KIND;
+const HOOK_NAMES = Object.keys(HOOK_KIND) as HookName[];
 
 export interface DagBuilder {
   /** Declares a task. Its return value (JSON-serializable) becomes its XCom. */
   task(taskId: string, fn: TaskFn, options?: TaskOptions): TaskHandle;
+  /**
+   * A branch: `fn` returns the direct downstream task(s) to follow (ids or handles, an array, or
+   * null for none); every other direct downstream is skipped, and what lies further down is
+   * left to its trigger rule. The choice is its XCom.
+   */
+  branch(taskId: string, fn: (ctx: TaskContext) => BranchChoice | Promise<BranchChoice>, options?: TaskOptions): TaskHandle;
+  /** A falsy result skips what is downstream (all of it, or only the direct downstreams with ignoreDownstreamTriggerRules: false). */
+  shortCircuit(taskId: string, fn: TaskFn, options?: ShortCircuitOptions): TaskHandle;
+  /** Waits for something outside: `poke` is called until it returns a truthy value (the sensor's XCom). */
+  sensor(taskId: string, poke: TaskFn, options?: SensorOptions): TaskHandle;
   /** Sets edges left to right: chain(a, b, [c, d], e) means a->b, b->c, b->d, c->e, d->e. */
   chain(...steps: Array<TaskHandle | string | Array<TaskHandle | string>>): void;
 }
@@ -61,29 +84,63 @@ export function dag(options: DagOptions, build: (d: DagBuilder) => void): Dag {
 
   const builder: DagBuilder = {
     task(taskId, fn, taskOptions = {}) {
-      if (typeof taskId !== 'string' || !ID_RE.test(taskId)) {
-        throw new DagValidationError(`DAG '${dagId}': task id must be a string of letters, digits, '_', '.', '-', got ${show(taskId)}`, { dagId });
-      }
-      if (tasks.has(taskId)) throw new DagValidationError(`DAG '${dagId}': duplicate task id '${taskId}'`, { dagId, taskId });
-      const failTask = (option: string, message: string): never => {
-        throw new DagValidationError(`DAG '${dagId}', task '${taskId}': option '${option}' ${message}`, { dagId, taskId, option });
-      };
-      if (typeof fn !== 'function') failTask('fn', `must be a function, got ${show(fn)}`);
-      if (taskOptions === null || typeof taskOptions !== 'object') failTask('options', 'must be an object');
-      for (const key of Object.keys(taskOptions)) if (!TASK_OPTION_KEYS.has(key)) failTask(key, 'is not a task option');
-      const own = resolveTaskOptions(taskOptions, failTask);
-      const merged: ResolvedTaskOptions = { ...defaultsResolved, ...pickDefined(own, taskOptions), upstream: own.upstream };
-      const ownHooks = resolveHooks(taskOptions, failTask);
-      const hooks: TaskHooks = { retryOn: ownHooks.retryOn ?? defaultHooks.retryOn };
-      // Own copies of arrays: defaults would otherwise hand every task the same one.
-      tasks.set(taskId, { taskId, fn, ...merged, ...hooks, env: [...merged.env], noRetryOn: [...merged.noRetryOn] });
-      return Object.freeze({ taskId });
+      return addTask(taskId, fn, taskOptions, 'task');
+    },
+    branch(taskId, fn, taskOptions = {}) {
+      return addTask(taskId, fn, taskOptions, 'branch');
+    },
+    shortCircuit(taskId, fn, options = {}) {
+      return addTask(taskId, fn, options, 'shortCircuit');
+    },
+    sensor(taskId, poke, options = {}) {
+      return addTask(taskId, poke, options, 'sensor');
     },
     chain(...steps) {
       const ids = steps.map((step) => (Array.isArray(step) ? step : [step]).map((s) => refId(s, dagId, 'chain')));
       for (let i = 1; i < ids.length; i++) for (const from of ids[i - 1]!) for (const to of ids[i]!) extraEdges.push([from, to]);
     },
   };
+
+  function addTask(taskId: string, fn: TaskFn, given: TaskOptions | ShortCircuitOptions | SensorOptions, kind: TaskKind): TaskHandle {
+    if (typeof taskId !== 'string' || !ID_RE.test(taskId)) {
+      throw new DagValidationError(`DAG '${dagId}': task id must be a string of letters, digits, '_', '.', '-', got ${show(taskId)}`, { dagId });
+    }
+    if (tasks.has(taskId)) throw new DagValidationError(`DAG '${dagId}': duplicate task id '${taskId}'`, { dagId, taskId });
+    const failTask = (option: string, message: string): never => {
+      throw new DagValidationError(`DAG '${dagId}', task '${taskId}': option '${option}' ${message}`, { dagId, taskId, option });
+    };
+    if (typeof fn !== 'function') failTask('fn', `must be a function, got ${show(fn)}`);
+    if (given === null || typeof given !== 'object') failTask('options', 'must be an object');
+    for (const key of Object.keys(given)) {
+      if (TASK_OPTION_KEYS.has(key) || specialOptionKeys(kind).has(key)) continue;
+      failTask(key, SPECIAL_OPTION_KEYS.has(key) ? `is not an option of d.${kind}()` : 'is not a task option');
+    }
+    let taskOptions: TaskOptions = given;
+    const special: Pick<ResolvedTaskOptions, 'kind' | 'ignoreDownstreamTriggerRules' | 'sensor'> = kind === 'task' ? {} : { kind };
+    if (kind === 'shortCircuit') {
+      const split = splitShortCircuitOptions(given as ShortCircuitOptions, failTask);
+      taskOptions = split.task;
+      special.ignoreDownstreamTriggerRules = split.ignoreDownstreamTriggerRules;
+    } else if (kind === 'sensor') {
+      const split = splitSensorOptions(given as SensorOptions, failTask);
+      taskOptions = split.task;
+      special.sensor = split.sensor;
+    }
+    const own = resolveTaskOptions(taskOptions, failTask);
+    const merged: ResolvedTaskOptions = { ...defaultsResolved, ...pickDefined(own, taskOptions), upstream: own.upstream };
+    const ownHooks = resolveHooks(taskOptions, failTask);
+    const hooks: TaskHooks = {
+      retryOn: ownHooks.retryOn ?? defaultHooks.retryOn,
+      onSuccess: ownHooks.onSuccess ?? defaultHooks.onSuccess,
+      onFailure: ownHooks.onFailure ?? defaultHooks.onFailure,
+      onRetry: ownHooks.onRetry ?? defaultHooks.onRetry,
+      onSkipped: ownHooks.onSkipped ?? defaultHooks.onSkipped,
+    };
+    const callbacks = HOOK_NAMES.filter((h) => hooks[h] !== null).map((h) => HOOK_KIND[h]);
+    // Own copies of arrays: defaults would otherwise hand every task the same one.
+    tasks.set(taskId, { taskId, fn, ...merged, ...hooks, env: [...merged.env], noRetryOn: [...merged.noRetryOn], callbacks, ...special });
+    return Object.freeze({ taskId });
+  }
   build(builder);
   for (const [from, to] of extraEdges) {
     for (const id of [from, to]) {
@@ -117,6 +174,13 @@ function checkDagOptions(o: DagOptions, fail: Fail): void {
   if (o.paramsSchema !== undefined && (o.paramsSchema === null || typeof o.paramsSchema !== 'object' || Array.isArray(o.paramsSchema))) {
     fail('paramsSchema', `must be a JSON Schema object such as { type: 'object', properties: { ... } }, got ${show(o.paramsSchema)}`);
   }
+  for (const key of ['onSuccess', 'onFailure'] as const) {
+    if (o[key] !== undefined && typeof o[key] !== 'function') fail(key, `must be a function (ctx) => void, got ${show(o[key])}`);
+  }
+  if (o.dagrunTimeout !== undefined) {
+    const ms = parseDurationMs(o.dagrunTimeout);
+    if (ms === undefined || ms === 0) fail('dagrunTimeout', `must be milliseconds or a duration like '30m', '2h', greater than 0; got ${show(o.dagrunTimeout)}`);
+  }
   if (o.defaults !== undefined && (o.defaults === null || typeof o.defaults !== 'object')) fail('defaults', 'must be an object of task options');
   if (o.defaults && 'upstream' in o.defaults) fail('defaults.upstream', 'cannot be a default');
   if (o.defaults) for (const key of Object.keys(o.defaults)) if (!TASK_OPTION_KEYS.has(key)) fail(`defaults.${key}`, 'is not a task option');
@@ -134,6 +198,7 @@ const BASE_DEFAULTS: Omit<ResolvedTaskOptions, 'upstream'> = {
   pool: 'default_pool',
   poolSlots: 1,
   priorityWeight: 1,
+  queue: 'default',
   env: [],
   maxTaskMemoryBytes: null,
   noRetryOn: [],
@@ -185,6 +250,11 @@ function resolveTaskOptions(o: TaskOptions | TaskDefaults, fail: Fail): Resolved
     if (!Number.isInteger(o.priorityWeight)) fail('priorityWeight', `must be an integer, got ${show(o.priorityWeight)}`);
     r.priorityWeight = o.priorityWeight;
   }
+  if (o.queue !== undefined) {
+    // A BullMQ queue name and a Redis key segment: no ':' and nothing a shell or a URL mangles.
+    if (typeof o.queue !== 'string' || !QUEUE_RE.test(o.queue)) fail('queue', `must be a name of letters, digits, '_', '.' or '-' (at most 100), got ${show(o.queue)}`);
+    r.queue = o.queue;
+  }
   if (o.env !== undefined) {
     if (!(Array.isArray(o.env) && o.env.every((e) => typeof e === 'string' && e.length > 0))) fail('env', 'must be an array of environment variable names');
     r.env = [...o.env];
@@ -205,7 +275,8 @@ function resolveTaskOptions(o: TaskOptions | TaskDefaults, fail: Fail): Resolved
 
 function resolveHooks(o: TaskOptions | TaskDefaults, fail: Fail): TaskHooks {
   if (o.retryOn !== undefined && typeof o.retryOn !== 'function') fail('retryOn', `must be a function (error) => boolean, got ${show(o.retryOn)}`);
-  return { retryOn: o.retryOn ?? null };
+  for (const h of HOOK_NAMES) if (o[h] !== undefined && typeof o[h] !== 'function') fail(h, `must be a function (ctx) => void, got ${show(o[h])}`);
+  return { retryOn: o.retryOn ?? null, onSuccess: o.onSuccess ?? null, onFailure: o.onFailure ?? null, onRetry: o.onRetry ?? null, onSkipped: o.onSkipped ?? null };
 }
 
 /** Keeps only the resolved fields whose option the task set itself, so DAG defaults fill the rest. */
@@ -213,7 +284,7 @@ function pickDefined(resolved: ResolvedTaskOptions, given: TaskOptions): Partial
   const map: Record<string, keyof ResolvedTaskOptions> = {
     triggerRule: 'triggerRule', retries: 'retries', retryDelay: 'retryDelayMs', retryExponentialBackoff: 'retryExponentialBackoff',
     maxRetryDelay: 'maxRetryDelayMs', timeout: 'timeoutMs', heartbeatTimeout: 'heartbeatTimeoutMs', isolation: 'isolation',
-    pool: 'pool', poolSlots: 'poolSlots', priorityWeight: 'priorityWeight', env: 'env', maxTaskMemoryBytes: 'maxTaskMemoryBytes',
+    pool: 'pool', poolSlots: 'poolSlots', priorityWeight: 'priorityWeight', queue: 'queue', env: 'env', maxTaskMemoryBytes: 'maxTaskMemoryBytes',
     noRetryOn: 'noRetryOn',
   };
   const out: Partial<Record<keyof ResolvedTaskOptions, unknown>> = {};

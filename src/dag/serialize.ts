@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Dag, SerializedDag } from './types.js';
+import { parseDurationMs } from './duration.js';
+import type { CallbackKind, Dag, SerializedDag } from './types.js';
 
 export function serializeDag(d: Dag): SerializedDag {
   const o = d.options;
@@ -14,7 +15,9 @@ export function serializeDag(d: Dag): SerializedDag {
     paramsSchema: o.paramsSchema ?? null,
     tags: o.tags ?? [],
     description: o.description ?? null,
-    tasks: [...d.tasks.values()].map(({ fn: _fn, retryOn: _retryOn, ...rest }) => ({ ...rest, upstream: [...rest.upstream] })),
+    tasks: [...d.tasks.values()].map(({ fn: _fn, retryOn: _retryOn, onSuccess: _s, onFailure: _f, onRetry: _r, onSkipped: _k, ...rest }) => ({ ...rest, upstream: [...rest.upstream] })),
+    callbacks: (['success', 'failure'] as CallbackKind[]).filter((k) => typeof (k === 'success' ? o.onSuccess : o.onFailure) === 'function'),
+    dagrunTimeoutMs: o.dagrunTimeout === undefined ? null : (parseDurationMs(o.dagrunTimeout) ?? null),
   };
 }
 

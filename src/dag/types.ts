@@ -30,6 +30,8 @@ export const TI_STATES = [
   'up_for_retry',
   'skipped',
   'upstream_failed',
+  // A reschedule sensor's poke found nothing: no slot held, poked again at nextRetryAt.
+  'up_for_reschedule',
 ] as const;
 export type TiState = (typeof TI_STATES)[number];
 export const FINISHED_TI_STATES: readonly TiState[] = ['success', 'failed', 'skipped', 'upstream_failed'];
@@ -54,6 +56,11 @@ export interface TaskOptions {
   pool?: string;
   poolSlots?: number;
   priorityWeight?: number;
+  /**
+   * Which worker hosts run the task with the `bullmq` executor: only `kiln worker`s that
+   * consume this queue (default 'default'). Other executors ignore it.
+   */
+  queue?: string;
   /** Environment variables a spawned/forked task may see from kiln's own environment. */
   env?: string[];
   /** Hard memory limit of one try (bytes, or a size like '512MiB'); default: the config's. */
@@ -65,9 +72,51 @@ export interface TaskOptions {
   retryOn?: (error: unknown) => boolean;
   /** Names of error classes (the error's class or any class it extends) never retried. */
   noRetryOn?: string[];
+  /** Called (in a worker of the task's isolation) after the task succeeded. */
+  onSuccess?: CallbackFn;
+  /** Called once after the task failed for good (its last try, or a try that may not be retried). */
+  onFailure?: CallbackFn;
+  /** Called after each failed try that will be retried. */
+  onRetry?: CallbackFn;
+  /** Called after the task skipped itself (ctx.skip()); not when a trigger rule skipped it. */
+  onSkipped?: CallbackFn;
 }
 
 export type TaskDefaults = Omit<TaskOptions, 'upstream'>;
+
+export type TaskKind = 'task' | 'branch' | 'shortCircuit' | 'sensor';
+
+/** A branch returns the task(s) to follow: ids or handles of direct downstream tasks, or null for none. */
+export type BranchChoice = string | TaskHandle | null | undefined | Array<string | TaskHandle>;
+
+export interface ShortCircuitOptions extends TaskOptions {
+  /** true (default): a falsy result skips everything downstream; false: only the direct downstreams (later trigger rules still apply). */
+  ignoreDownstreamTriggerRules?: boolean;
+}
+
+export interface SensorOptions extends TaskOptions {
+  /** How long between pokes (default 60s). */
+  pokeInterval?: Duration;
+  /** How long the sensor may wait, counted from its first poke across reschedules, retries and restarts (default 7 days). */
+  timeout?: Duration;
+  /** 'poke' (default): the try holds its slot and pokes in a loop; 'reschedule': each poke is a short try that gives the slot back. */
+  mode?: 'poke' | 'reschedule';
+  /** When the timeout runs out: skipped instead of failed. */
+  softFail?: boolean;
+  /** Double the wait after each empty poke (up to maxWait). */
+  exponentialBackoff?: boolean;
+  maxWait?: Duration;
+}
+
+/** A sensor's settings as the runner and the scheduler read them. */
+export interface SensorSpec {
+  pokeIntervalMs: number;
+  timeoutMs: number;
+  mode: 'poke' | 'reschedule';
+  softFail: boolean;
+  exponentialBackoff: boolean;
+  maxWaitMs: number | null;
+}
 
 export interface DagOptions {
   id: string;
@@ -83,7 +132,59 @@ export interface DagOptions {
   defaults?: TaskDefaults;
   tags?: string[];
   description?: string;
+  /** Called once when a run succeeds. */
+  onSuccess?: CallbackFn;
+  /** Called once when a run fails (reason `task_failed` or `timed_out`). */
+  onFailure?: CallbackFn;
+  /** A run still unfinished this long after it started is stopped and failed (reason `timed_out`). */
+  dagrunTimeout?: Duration;
 }
+
+/** The callback kinds: task callbacks have all four, DAG callbacks `success` and `failure`. */
+export const CALLBACK_KINDS = ['success', 'failure', 'retry', 'skipped'] as const;
+export type CallbackKind = (typeof CALLBACK_KINDS)[number];
+
+/**
+ * Why a try, a task or a run failed, as callbacks (and metrics) name it. A try: `exception`
+ * (the task threw or called ctx.fail()), `exit_code` (its process exited), `signal` (killed by
+ * a signal kiln did not send), `timeout`, `out_of_memory`, `heartbeat` (no heartbeat: a
+ * zombie), `worker_lost` (the worker went away otherwise), `cancelled`. A run: `task_failed`
+ * or `timed_out`.
+ */
+export type FailureReason =
+  | 'exception' | 'exit_code' | 'signal' | 'timeout' | 'out_of_memory' | 'heartbeat' | 'worker_lost' | 'cancelled'
+  | 'task_failed' | 'timed_out';
+
+/** What a callback is called with. */
+export interface CallbackContext {
+  readonly kind: CallbackKind;
+  readonly dagId: string;
+  readonly runId: string;
+  /** null for a DAG callback. */
+  readonly taskId: string | null;
+  /** The try that ended (task callbacks), else null. */
+  readonly tryNumber: number | null;
+  readonly maxTries: number | null;
+  /** The task instance's state after the try (success, failed, up_for_retry, skipped), or the run's. */
+  readonly state: string;
+  /** Why it failed (see FailureReason); null unless it failed. */
+  readonly reason: FailureReason | null;
+  /** The error message of the failed try, or the reason's sentence for a run. */
+  readonly error: string | null;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly params: Readonly<Record<string, unknown>>;
+  readonly runType: 'manual' | 'scheduled' | 'backfill';
+  readonly logicalDate: Date;
+  readonly dataIntervalStart: Date;
+  readonly dataIntervalEnd: Date;
+  /** Writes to the callback's own log file (`kiln tasks logs --callbacks`). */
+  readonly log: TaskLogger;
+  /** Aborted when the callback passes its time limit or kiln stops (`signal` is the try's kill signal). */
+  readonly abortSignal: AbortSignal;
+}
+
+export type CallbackFn = (ctx: CallbackContext) => unknown;
 
 export interface TaskLogger {
   info(...args: unknown[]): void;
@@ -140,15 +241,35 @@ export interface ResolvedTaskOptions {
   pool: string;
   poolSlots: number;
   priorityWeight: number;
+  /**
+   * The remote queue (bullmq executor), 'default' unless set. Optional only because DAG
+   * versions serialized before it existed have none: read it as `queue ?? 'default'`.
+   */
+  queue?: string;
   env: string[];
   /** null: the executor's default (config maxTaskMemoryBytes). */
   maxTaskMemoryBytes: number | null;
   noRetryOn: string[];
+  /** What the task is: a plain task, a branch, a short-circuit or a sensor (absent: a plain task). */
+  kind?: TaskKind;
+  /** shortCircuit only: a falsy result skips every task downstream (true) or only the direct ones (false). */
+  ignoreDownstreamTriggerRules?: boolean;
+  /** sensor only. */
+  sensor?: SensorSpec;
+  /**
+   * Which callbacks the task has (the functions stay in the DAG module). Absent in DAG
+   * versions serialized before callbacks existed.
+   */
+  callbacks?: CallbackKind[];
 }
 
 /** Task options that are functions: they live in the DAG module only, never serialized. */
 export interface TaskHooks {
   retryOn: ((error: unknown) => boolean) | null;
+  onSuccess: CallbackFn | null;
+  onFailure: CallbackFn | null;
+  onRetry: CallbackFn | null;
+  onSkipped: CallbackFn | null;
 }
 
 export interface TaskDefinition extends ResolvedTaskOptions, TaskHooks {
@@ -178,4 +299,8 @@ export interface SerializedDag {
   tags: string[];
   description: string | null;
   tasks: Array<{ taskId: string } & ResolvedTaskOptions>;
+  /** The DAG's callbacks (success, failure); absent in versions serialized before they existed. */
+  callbacks?: CallbackKind[];
+  /** null: no run timeout; absent in versions serialized before the option existed. */
+  dagrunTimeoutMs?: number | null;
 }

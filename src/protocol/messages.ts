@@ -4,7 +4,19 @@
  * one (spawn). Every kiln message carries the marker `__kiln: 1` so that messages of the
  * pool libraries and of user code pass through untouched.
  */
-import type { Isolation } from '../dag/types.js';
+import type { CallbackKind, FailureReason, Isolation } from '../dag/types.js';
+
+/** Set on the work of a callback (see scheduler/callbacks.ts): what happened, for its context. */
+export interface CallbackSpec {
+  kind: CallbackKind;
+  /** 'dag': the DAG's onSuccess/onFailure (taskId is ''), 'task': the task's. */
+  scope: 'task' | 'dag';
+  state: string;
+  reason: FailureReason | null;
+  error: string | null;
+  exitCode: number | null;
+  signal: string | null;
+}
 
 /** Everything a runner needs to run one try of one task. Plain JSON. */
 export interface TaskWork {
@@ -46,6 +58,15 @@ export interface TaskWork {
    * work built for an older executor has none.
    */
   maxTaskMemoryBytes?: number | null;
+  /** A sensor's first poke (epoch ms): its timeout counts from there; null before the first. */
+  sensorFirstPokeAt?: number | null;
+  /** Present when this work runs a callback instead of the task function. */
+  callback?: CallbackSpec | null;
+  /**
+   * The task's `queue` option: which worker hosts may run it (the bullmq executor; others
+   * ignore it). Optional: absent means 'default'.
+   */
+  queue?: string;
 }
 
 export interface SerializedError {
@@ -60,7 +81,8 @@ export interface ResourceUsage {
   cpuMs: number | null;
 }
 
-export type TaskOutcome = 'success' | 'failed' | 'skipped';
+/** 'reschedule': a reschedule sensor's poke found nothing; it is poked again at `rescheduleAt`. */
+export type TaskOutcome = 'success' | 'failed' | 'skipped' | 'reschedule';
 
 /** What a runner reports when a task function returns, throws, skips or fails. */
 export interface TaskResult {
@@ -70,6 +92,8 @@ export interface TaskResult {
   error?: SerializedError;
   /** ctx.fail(): fail without retry. */
   noRetry?: boolean;
+  /** outcome 'reschedule': when to poke again (epoch ms). */
+  rescheduleAt?: number;
   /** Figures the runner can measure itself (heap, CPU of its thread). */
   usage?: ResourceUsage;
 }
