@@ -11,7 +11,7 @@
  */
 import { downstreamMap } from '../dag/graph.js';
 import type { SerializedDag, TiState } from '../dag/types.js';
-import { KilnError, UsageError } from '../errors.js';
+import { KilnError } from '../errors.js';
 import type { RunRow, RunWrite, Store, TiRow, TiWrite } from '../store/types.js';
 import { isActive, RunState } from './run-state.js';
 
@@ -24,10 +24,21 @@ export interface RunContext {
 /** Loads a run, the DAG version it runs, and its task instances (one run: not a loop). */
 export async function loadRun(store: Store, dagId: string, runId: string): Promise<RunContext> {
   const run = await store.getRun(dagId, runId);
-  if (!run) throw new UsageError(`DAG '${dagId}' has no run '${runId}'`);
+  if (!run) throw new KilnError('RUN_NOT_FOUND', `DAG '${dagId}' has no run '${runId}'`);
   const dag = await store.getDagVersion(dagId, run.dagVersion);
   if (!dag) throw new KilnError('DAG_NOT_FOUND', `version ${run.dagVersion} of DAG '${dagId}' (of run '${runId}') is not in the database`);
   return { run, dag, tis: await store.getTaskInstances(dagId, runId) };
+}
+
+export interface ClearOptions {
+  taskId?: string;
+  downstream?: boolean;
+  /** Also hand the run to this owner (`kiln backfill` drives what it clears); undefined: leave the claim. */
+  claimFor?: string | null;
+  /** The run changed between our read and our write: set it to queued anyway (default true). */
+  requeueOnConflict?: boolean;
+  /** Only say what would be cleared; write nothing. */
+  dryRun?: boolean;
 }
 
 export interface ClearResult {
@@ -43,7 +54,12 @@ export interface ClearResult {
  * 'queued'. Each cleared task gets its retries again, as Airflow's clear does (maxTries =
  * tries so far + retries + 1). Without `taskId` every task instance of the run is cleared.
  */
-export async function clearTasks(store: Store, ctx: RunContext, options: { taskId?: string; downstream?: boolean } = {}): Promise<ClearResult> {
+export async function clearTasks(store: Store, ctx: RunContext, options: ClearOptions = {}): Promise<ClearResult> {
+  return (await clearAndTell(store, ctx, options)).result;
+}
+
+/** clearTasks, also telling whether the run was set back to queued by this clear's own compare-and-set. */
+export async function clearAndTell(store: Store, ctx: RunContext, options: ClearOptions = {}): Promise<{ result: ClearResult; runRequeued: boolean }> {
   const { run, dag, tis } = ctx;
   const targets = new Set<string>();
   if (options.taskId === undefined) for (const ti of tis) targets.add(ti.taskId);
@@ -75,17 +91,19 @@ export async function clearTasks(store: Store, ctx: RunContext, options: { taskI
       row: {
         ...ti, state: 'none', maxTries: ti.tryNumber + (retries.get(ti.taskId) ?? ti.maxTries - 1) + 1,
         queuedAt: null, startedAt: null, endedAt: null, durationMs: null, pid: null, exitCode: null, signal: null, error: null,
-        peakRssBytes: null, cpuMs: null, lastHeartbeatAt: null, queuedBy: null, nextRetryAt: null,
+        peakRssBytes: null, cpuMs: null, lastHeartbeatAt: null, queuedBy: null, nextRetryAt: null, firstPokeAt: null,
       },
       expect: { tryNumber: ti.tryNumber, states: [ti.state] },
     });
   }
-  if (writes.length === 0) return result;
-  const runWrite: RunWrite = { dagId: run.dagId, runId: run.runId, expectStates: [run.state], set: { state: 'queued', endedAt: null } };
+  if (writes.length === 0) return { result, runRequeued: false };
+  // A dry run: what would be cleared, as read now (a conflict only shows on the real write).
+  if (options.dryRun) return { result: { ...result, cleared: writes.map((w) => w.row.taskId) }, runRequeued: false };
+  const runWrite: RunWrite = { dagId: run.dagId, runId: run.runId, expectStates: [run.state], set: { state: 'queued', endedAt: null, failureReason: null, ...claimAfterClear(run, options.claimFor) } };
   const applied = await store.write({ tis: writes, runs: [runWrite] });
   applied.tis.forEach((ok, i) => (ok ? result.cleared : result.conflicts).push(writes[i]!.row.taskId));
-  if (!applied.runs[0]) await requeueRun(store, run.dagId, run.runId);
-  return result;
+  if (!applied.runs[0] && options.requeueOnConflict !== false) await requeueRun(store, run.dagId, run.runId);
+  return { result, runRequeued: applied.runs[0] === true };
 }
 
 /**
@@ -93,7 +111,7 @@ export async function clearTasks(store: Store, ctx: RunContext, options: { taskI
  * 'queued' so the scheduler driving it takes the change into account (and cancels the try
  * if it was running); a finished run gets its outcome recomputed here.
  */
-export async function markTask(store: Store, ctx: RunContext, taskId: string, state: 'success' | 'failed', now = Date.now()): Promise<{ changed: boolean; runState: RunRow['state'] }> {
+export async function markTask(store: Store, ctx: RunContext, taskId: string, state: 'success' | 'failed', now = Date.now(), options: { dryRun?: boolean } = {}): Promise<{ changed: boolean; runState: RunRow['state'] }> {
   const { run } = ctx;
   const ti = requireTask(ctx, taskId);
   if (ti.state === state) return { changed: false, runState: run.state };
@@ -108,15 +126,27 @@ export async function markTask(store: Store, ctx: RunContext, taskId: string, st
     const after = new RunState(run, ctx.dag, '', ctx.tis.map((t) => (t.taskId === taskId ? marked : t))).outcome() ?? run.state;
     if (after !== run.state) runWrite = { dagId: run.dagId, runId: run.runId, expectStates: [run.state], set: { state: after, endedAt: now } };
   }
+  // A dry run: what would change, as read now.
+  if (options.dryRun) return { changed: true, runState: runWrite?.set.state ?? run.state };
   const applied = await store.write({ tis: [{ row: marked, expect: { tryNumber: ti.tryNumber, states: [ti.state] } }], runs: runWrite ? [runWrite] : [] });
   if (!applied.tis[0]) throw new KilnError('STORE', `task '${taskId}' of run '${run.runId}' changed while it was being marked (now try ${ti.tryNumber}?); look at \`kiln runs show\` and try again`);
   if (runWrite && !applied.runs[0]) await requeueRun(store, run.dagId, run.runId);
   return { changed: true, runState: runWrite?.set.state ?? run.state };
 }
 
+/**
+ * Who holds a run once it is cleared: `claimFor` when given; nobody when it had finished (its
+ * last driver may be long gone, so any scheduler takes it at once instead of after the
+ * takeover time); else whoever drives it now (it merges the change).
+ */
+function claimAfterClear(run: RunRow, claimFor: string | null | undefined): { claimedBy?: string | null } {
+  if (claimFor !== undefined) return { claimedBy: claimFor };
+  return run.state === 'success' || run.state === 'failed' ? { claimedBy: null } : {};
+}
+
 /** The run changed state between our read and our write: set it back to 'queued' from whatever it is now. */
 async function requeueRun(store: Store, dagId: string, runId: string): Promise<void> {
-  await store.write({ runs: [{ dagId, runId, expectStates: ['queued', 'running', 'success', 'failed'], set: { state: 'queued', endedAt: null } }] });
+  await store.write({ runs: [{ dagId, runId, expectStates: ['queued', 'running', 'success', 'failed'], set: { state: 'queued', endedAt: null, failureReason: null } }] });
 }
 
 function requireTask(ctx: RunContext, taskId: string): TiRow {

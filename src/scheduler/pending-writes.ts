@@ -1,6 +1,6 @@
 import type { TiState } from '../dag/types.js';
 import type { TaskWork } from '../protocol/messages.js';
-import type { RunWrite, TiRow, TiWrite, WriteBatch, XcomWrite } from '../store/types.js';
+import type { CallbackRow, CallbackWrite, RunWrite, TiRow, TiWrite, WriteBatch, XcomWrite } from '../store/types.js';
 import type { RunState } from './run-state.js';
 
 /**
@@ -22,6 +22,20 @@ export class PendingWrites {
   /** Submitted to the executor only after the queued rows are committed. */
   readonly works: Array<{ work: TaskWork; run: RunState }> = [];
   readonly finishedRuns: RunState[] = [];
+  /** Callbacks owed by a change in this batch (see callbacks.ts), each tied to its ti or run write. */
+  readonly callbacks: Array<{ row: CallbackRow; run: RunState; tiKey?: string; runIndex?: number }> = [];
+  /** Ids of callbacks that have run: their rows are deleted. */
+  readonly callbacksDone: string[] = [];
+
+  /** A callback owed if the pending write of this task instance applies. */
+  callbackOnTi(run: RunState, taskId: string, row: CallbackRow): void {
+    this.callbacks.push({ row, run, tiKey: `${run.key}\u0000${taskId}` });
+  }
+
+  /** A callback owed if the run write about to be pushed (the next index of `runs`) applies. */
+  callbackOnNextRunWrite(run: RunState, row: CallbackRow): void {
+    this.callbacks.push({ row, run, runIndex: this.runs.length });
+  }
 
   /**
    * Records a new row for a task instance. The first expectation (what the database holds
@@ -63,21 +77,32 @@ export class PendingWrites {
 
   /** The database part, or null when there is nothing to write. */
   toWriteBatch(): WriteBatch | null {
-    if (this.tis.size + this.runs.length + this.xcoms.length + this.heartbeats.length === 0) return null;
-    return {
+    if (this.tis.size + this.runs.length + this.xcoms.length + this.heartbeats.length + this.callbacks.length + this.callbacksDone.length === 0) return null;
+    const batch: WriteBatch = {
       tis: [...this.tis.values()].map((e) => e.write),
       runs: this.runs.map((r) => r.write),
       xcoms: this.xcoms,
       ...(this.heartbeats.length > 0 ? { heartbeats: { at: this.heartbeatAt, keys: this.heartbeats } } : {}),
     };
+    if (this.callbacks.length > 0) batch.callbacks = this.callbackWrites();
+    if (this.callbacksDone.length > 0) batch.callbacksDone = this.callbacksDone;
+    return batch;
+  }
+
+  /** The callbacks with the index of the write each depends on. */
+  private callbackWrites(): CallbackWrite[] {
+    const tiIndex = new Map<string, number>();
+    let i = 0;
+    for (const key of this.tis.keys()) tiIndex.set(key, i++);
+    return this.callbacks.map((c) => (c.tiKey !== undefined ? { row: c.row, ifTi: tiIndex.get(c.tiKey)! } : { row: c.row, ifRun: c.runIndex! }));
   }
 
   /** Holds only lazy writes (or nothing): no reason to open a transaction now. */
   isLazyOnly(): boolean {
-    return this.urgentTis === 0 && this.runs.length === 0 && this.xcoms.length === 0 && this.heartbeats.length === 0 && this.works.length === 0 && this.finishedRuns.length === 0;
+    return this.urgentTis === 0 && this.callbacks.length === 0 && this.callbacksDone.length === 0 && this.runs.length === 0 && this.xcoms.length === 0 && this.heartbeats.length === 0 && this.works.length === 0 && this.finishedRuns.length === 0;
   }
 
   isEmpty(): boolean {
-    return this.tis.size === 0 && this.runs.length === 0 && this.xcoms.length === 0 && this.heartbeats.length === 0 && this.works.length === 0 && this.finishedRuns.length === 0;
+    return this.tis.size === 0 && this.callbacks.length === 0 && this.callbacksDone.length === 0 && this.runs.length === 0 && this.xcoms.length === 0 && this.heartbeats.length === 0 && this.works.length === 0 && this.finishedRuns.length === 0;
   }
 }

@@ -89,7 +89,7 @@ function scheduledParams(spec: DagRow['serialized']): Record<string, unknown> {
   }
 }
 
-function newRunRow(dag: { dagId: string; version: string }, runId: string, runType: RunRow['runType'], logicalDate: number, interval: DataInterval, params: Record<string, unknown>, now: number, claimedBy: string | null): RunRow {
+export function newRunRow(dag: { dagId: string; version: string }, runId: string, runType: RunRow['runType'], logicalDate: number, interval: DataInterval, params: Record<string, unknown>, now: number, claimedBy: string | null): RunRow {
   return {
     dagId: dag.dagId, runId, runType, logicalDate, ...interval, state: 'queued', params, dagVersion: dag.version,
     queuedAt: now, startedAt: null, endedAt: null, claimedBy,

@@ -24,16 +24,20 @@
  * and everything after it wait in memory, in order; nothing is dispatched until they are
  * written (see flush() and store-outage.ts). Any other failed write is fatal (onError).
  */
+import { decides } from '../dag/decisions.js';
 import { retryDelayMs } from '../dag/retry.js';
 import type { Isolation, TiState } from '../dag/types.js';
 import { KilnError } from '../errors.js';
 import type { Executor, ExecutorEvent, TaskApi } from '../executor/types.js';
 import { taskKey } from '../protocol/messages.js';
-import type { Store, TiRow, TiWrite } from '../store/types.js';
+import type { CallbackRow, Store, TiRow, TiWrite } from '../store/types.js';
+import type { CallbackRunContext } from './callbacks.js';
+import { EngineCallbacks } from './engine-callbacks.js';
 import { OrphanTries } from './orphans.js';
 import { PendingWrites } from './pending-writes.js';
 import { ReadyQueue } from './ready-queue.js';
 import { RetryTimer } from './retry-timer.js';
+import { RunTimeouts } from './run-timeouts.js';
 import { Backoff, confirmApplied, StoreOutage } from './store-outage.js';
 import { taskLogFile, taskWork } from './task-work.js';
 import { isActive, isFinished, runKey, RunState } from './run-state.js';
@@ -69,6 +73,8 @@ export interface RunEngineOptions {
   outage?: StoreOutage;
   /** How long an abandoned (cancelled) try may hold its task instance before we stop waiting for its end. */
   orphanGraceMs?: number;
+  /** A callback ran and threw (or its worker failed): logged, it changes no state. */
+  onCallbackFailed?: (row: CallbackRow, error: string, logFile: string | null) => void;
 }
 
 /** The fields of an executor 'finished' event the engine records. */
@@ -88,6 +94,9 @@ export class RunEngine {
   private readonly tries = new Map<string, { run: RunState; taskId: string }>();
   private readonly ready = new ReadyQueue();
   private readonly retries: RetryTimer;
+  private readonly timeouts: RunTimeouts;
+  /** Callbacks owed by this engine's changes or claimed from a dead owner (see callbacks.ts). */
+  private readonly callbacks: EngineCallbacks;
   private readonly poolUsed = new Map<string, number>();
   /**
    * poolsInStore: the most slots of a pool this engine may hold until the next poke(), as the
@@ -134,6 +143,11 @@ export class RunEngine {
   constructor(private readonly options: RunEngineOptions) {
     this.now = options.now ?? Date.now;
     this.retries = new RetryTimer(this.now, (due) => this.retryDue(due));
+    this.timeouts = new RunTimeouts(this.now, (run) => this.timeOut(run));
+    this.callbacks = new EngineCallbacks({
+      owner: options.schedulerId, defaultIsolation: options.defaultIsolation, logsFolder: options.logsFolder,
+      sourcesFolder: options.sourcesFolder, now: this.now, onFailed: options.onCallbackFailed,
+    });
     this.outage = options.outage ?? new StoreOutage();
     // Someone's call went through: the database is back, write now rather than after the backoff.
     this.outage.onRecovered(() => {
@@ -155,6 +169,11 @@ export class RunEngine {
 
   hasRun(dagId: string, runId: string): boolean {
     return this.runs.has(runKey(dagId, runId));
+  }
+
+  /** A run held in memory, if it is. */
+  heldRun(dagId: string, runId: string): RunState | undefined {
+    return this.runs.get(runKey(dagId, runId));
   }
 
   /** The runs held in memory. */
@@ -180,12 +199,17 @@ export class RunEngine {
       this.pending.runs.push({ run: state, write: { dagId: state.run.dagId, runId: state.run.runId, expectStates: ['queued'], set: { state: 'running', startedAt: now } } });
     }
     for (const ti of [...state.tis.values()]) {
-      if (isActive(ti.state)) this.setTi(state, { ...ti, state: 'scheduled', pid: null, queuedBy: null }, [ti.state]);
-      else if (ti.state === 'up_for_retry') this.armRetry(state, ti);
+      if (isActive(ti.state)) {
+        // A remote try (bullmq) may still run on its worker host: stop it, and keep the task
+        // instance from running again until that try has ended (an orphan, see orphans.ts).
+        if (this.options.executor.cancelsForeignTries && ti.tryNumber > 0) this.abandonTry(state, ti, 'its run was adopted by another scheduler');
+        this.setTi(state, { ...ti, state: 'scheduled', pid: null, queuedBy: null }, [ti.state]);
+      } else if (ti.state === 'up_for_retry' || ti.state === 'up_for_reschedule') this.armRetry(state, ti);
     }
     for (const ti of state.tis.values()) {
       if (ti.state === 'none' || ti.state === 'scheduled') this.evaluate(state, ti.taskId);
     }
+    this.timeouts.arm(state);
     this.checkRunDone(state);
     this.requestFlush();
   }
@@ -196,6 +220,31 @@ export class RunEngine {
     this.ready.removeRun(state);
     for (const [key, entry] of this.tries) if (entry.run === state) this.tries.delete(key);
     this.retries.removeRun(state);
+    this.timeouts.remove(state);
+  }
+
+  /** Callbacks waiting, running, or run and not yet deleted: the scheduler is not idle meanwhile. */
+  get callbackCount(): number {
+    return this.callbacks.count;
+  }
+
+  /** True if this engine holds the callback (or ran it a moment ago). */
+  holdsCallback(id: string): boolean {
+    return this.callbacks.holds(id);
+  }
+
+  /**
+   * Runs callbacks owed by a dead owner (claimed by the scheduler), or this engine's own found
+   * again; each id at most once here. `context` null: their run is gone, they are dropped.
+   */
+  runOwedCallbacks(owed: ReadonlyArray<{ row: CallbackRow; context: CallbackRunContext | null }>): void {
+    this.callbacks.runOwed(this.pending, owed);
+    this.requestFlush();
+  }
+
+  /** Resolves when every callback this engine holds has run and its row is deleted. */
+  whenCallbacksDone(): Promise<void> {
+    return this.callbacks.whenDone();
   }
 
   onExecutorEvent = (event: ExecutorEvent): void => {
@@ -236,7 +285,7 @@ export class RunEngine {
     const at = this.now();
     this.abandonTry(run, ti, reason);
     this.endTry(run, key.taskId, {
-      outcome: 'failed', noRetry: false, error: { name: 'KilnError', message: reason }, exitCode: null, signal: null,
+      outcome: 'failed', noRetry: false, error: { name: 'KilnError', code: 'TASK_ZOMBIE', message: reason }, exitCode: null, signal: null,
       usage: { peakRssBytes: null, cpuMs: null }, durationMs: at - (ti.startedAt ?? ti.queuedAt ?? at), at,
     });
     this.requestFlush();
@@ -273,6 +322,7 @@ export class RunEngine {
   /** Shutdown, step 2: ignore executor events (tries killed at shutdown stay 'running' for the next scheduler to take over). */
   detach(): void {
     this.detached = true;
+    this.callbacks.clear(); // their rows stay owed: the next owner runs them
   }
 
   /** Resolves when nothing is pending: no writes, no flush in progress (ready tasks blocked by a limit may remain). */
@@ -342,6 +392,7 @@ export class RunEngine {
 
   close(): void {
     this.retries.close();
+    this.timeouts.close();
   }
 
   // ---- events ----------------------------------------------------------------------
@@ -358,6 +409,7 @@ export class RunEngine {
       return;
     }
     const entry = this.tries.get(event.key);
+    if (!entry && event.type === 'finished' && this.callbacks.finished(this.pending, event)) return;
     if (!entry) {
       // A try we abandoned has ended: its task instance may run again, its slot is free.
       const orphan = event.type === 'finished' ? this.orphans.end(event.key) : undefined;
@@ -387,6 +439,10 @@ export class RunEngine {
   private endTry(run: RunState, taskId: string, event: TryEnd): void {
     const ti = run.tis.get(taskId)!;
     const task = run.tasks.get(taskId)!;
+    if (event.outcome === 'reschedule') {
+      this.reschedule(run, ti, event);
+      return;
+    }
     let state: TiState;
     let nextRetryAt: number | null = null;
     if (event.outcome === 'success') state = 'success';
@@ -402,12 +458,29 @@ export class RunEngine {
       error: event.error ? (event.error.code ? `${event.error.code}: ${event.error.message}` : event.error.message) : null,
     };
     this.setTi(run, next, [ti.state]);
+    this.callbacks.oweForTry(this.pending, run, ti, next, event);
     if (state === 'success' && event.value !== undefined) {
       run.xcoms.set(taskId, event.value);
       this.pending.xcoms.push({ dagId: ti.dagId, runId: ti.runId, taskId, value: event.value });
     }
+    if (state === 'success' && decides(task)) run.decided(taskId, event.value);
     if (state === 'up_for_retry') this.armRetry(run, next);
     else this.onFinished(run, taskId);
+  }
+
+  /**
+   * A reschedule sensor's poke found nothing: up_for_reschedule until `rescheduleAt`, holding
+   * no slot. The try number goes back by one, so the next poke is the same try (its log goes
+   * on in the same file) and uses no retry.
+   */
+  private reschedule(run: RunState, ti: TiRow, event: TryEnd): void {
+    const next: TiRow = {
+      ...ti, state: 'up_for_reschedule', tryNumber: ti.tryNumber - 1, nextRetryAt: event.rescheduleAt ?? event.at,
+      endedAt: event.at, startedAt: ti.startedAt ?? event.at - event.durationMs, durationMs: event.durationMs, pid: null,
+      exitCode: event.exitCode, signal: event.signal, peakRssBytes: event.usage.peakRssBytes, cpuMs: event.usage.cpuMs, error: null,
+    };
+    this.setTi(run, next, [ti.state]);
+    this.armRetry(run, next);
   }
 
   /** A task instance finished: decide its downstream tasks now, not at the next tick. */
@@ -436,9 +509,11 @@ export class RunEngine {
     const outcome = run.outcome();
     if (!outcome || run.run.state === outcome) return;
     const endedAt = this.now();
+    const failureReason = outcome === 'failed' ? (run.timedOut ? 'timed_out' : 'task_failed') : null;
+    run.run = { ...run.run, state: outcome, endedAt, failureReason };
+    this.callbacks.oweForRun(this.pending, run);
     // Only from 'running': a run set back to 'queued' by `kiln tasks clear` must not be ended.
-    this.pending.runs.push({ run, write: { dagId: run.run.dagId, runId: run.run.runId, expectStates: ['running'], set: { state: outcome, endedAt } } });
-    run.run = { ...run.run, state: outcome, endedAt };
+    this.pending.runs.push({ run, write: { dagId: run.run.dagId, runId: run.run.runId, expectStates: ['running'], set: { state: outcome, endedAt, failureReason } } });
     this.pending.finishedRuns.push(run);
   }
 
@@ -451,8 +526,8 @@ export class RunEngine {
   private retryDue(due: ReadonlyArray<{ run: RunState; taskId: string }>): void {
     for (const { run, taskId } of due) {
       const ti = run.tis.get(taskId)!;
-      if (ti.state !== 'up_for_retry' || !this.runs.has(run.key)) continue;
-      this.setTi(run, { ...ti, state: 'scheduled' }, ['up_for_retry']);
+      if ((ti.state !== 'up_for_retry' && ti.state !== 'up_for_reschedule') || !this.runs.has(run.key)) continue;
+      this.setTi(run, { ...ti, state: 'scheduled' }, [ti.state]);
       this.ready.push(run, taskId, run.tasks.get(taskId)!.priorityWeight);
     }
     this.requestFlush();
@@ -464,6 +539,13 @@ export class RunEngine {
   private dispatch(): void {
     if (this.frozen) return;
     let free = this.options.executor.freeSlots() - this.pending.works.length;
+    // Callbacks first: their rows are committed already, and they hold nothing up downstream.
+    if (free > 0 && this.callbacks.waitingCount > 0) {
+      for (const work of this.callbacks.take(free)) {
+        this.options.executor.submit(work);
+        free--;
+      }
+    }
     if (free <= 0 || this.ready.size === 0) return;
     const now = this.now();
     this.ready.drain((run, taskId) => {
@@ -483,6 +565,8 @@ export class RunEngine {
         ...ti, state: 'queued', tryNumber, queuedAt: now, queuedBy: this.options.schedulerId, isolation,
         startedAt: null, endedAt: null, durationMs: null, pid: null, exitCode: null, signal: null, error: null,
         peakRssBytes: null, cpuMs: null, lastHeartbeatAt: null, nextRetryAt: null,
+        // A sensor's timeout counts from its first poke, across reschedules, retries and restarts.
+        firstPokeAt: task.kind === 'sensor' ? (ti.firstPokeAt ?? now) : (ti.firstPokeAt ?? null),
       };
       if (this.options.poolsInStore) {
         run.replace(queued);
@@ -651,6 +735,7 @@ export class RunEngine {
       result.runs.forEach((applied, i) => {
         if (!applied) this.markStale(p.runs[i]!.run);
       });
+      if (this.callbacks.afterCommit(p, batch, result.tis, result.runs)) this.flushAgain = true;
     }
     for (const { work, run } of p.works) {
       if (run.stale || unsent.has(work.key)) continue;
@@ -698,6 +783,29 @@ export class RunEngine {
     for (const [pool, free] of Object.entries(room)) {
       this.poolCaps.set(pool, (usedAtWrite?.get(pool) ?? 0) - (refusedSlots.get(pool) ?? 0) + free);
     }
+  }
+
+  /**
+   * The run passed its dagrunTimeout: running tries are cancelled, every unfinished task
+   * instance becomes skipped, and the run fails with reason timed_out.
+   */
+  private timeOut(run: RunState): void {
+    if (this.runs.get(run.key) !== run || run.stale || run.unfinished === 0) return;
+    run.timedOut = true;
+    const now = this.now();
+    const why = `the run passed its dagrunTimeout (${run.dag.dagrunTimeoutMs} ms)`;
+    for (const ti of [...run.tis.values()]) {
+      if (isFinished(ti.state)) continue;
+      if (isActive(ti.state)) this.abandonTry(run, ti, why);
+      this.ready.remove(run, ti.taskId);
+      this.retries.remove(run, ti.taskId);
+      this.setTi(run, {
+        ...ti, state: 'skipped', startedAt: ti.startedAt ?? now, endedAt: now, durationMs: ti.startedAt === null ? 0 : now - ti.startedAt,
+        error: `stopped: ${why}`, nextRetryAt: null,
+      }, [ti.state]);
+    }
+    this.checkRunDone(run);
+    this.requestFlush();
   }
 
   private markStale(run: RunState): void {
@@ -748,14 +856,18 @@ export class RunEngine {
       run.replace(db);
       this.ready.remove(run, db.taskId);
       this.retries.remove(run, db.taskId);
-      if (db.state !== 'success') run.xcoms.delete(db.taskId);
+      if (db.state !== 'success') {
+        run.xcoms.delete(db.taskId);
+        run.decisions.delete(db.taskId);
+      }
       changed.push(db.taskId);
     }
     run.run = { ...run.run, state: 'running' };
+    run.timedOut = false; // cleared after its timeout: it runs again
     this.pending.runs.push({ run, write: { dagId: run.run.dagId, runId: run.run.runId, expectStates: ['queued'], set: { state: 'running' } } });
     for (const taskId of changed) {
       const ti = run.tis.get(taskId)!;
-      if (ti.state === 'up_for_retry') this.armRetry(run, ti);
+      if (ti.state === 'up_for_retry' || ti.state === 'up_for_reschedule') this.armRetry(run, ti);
       else if (isFinished(ti.state)) this.onFinished(run, taskId);
     }
     for (const ti of run.tis.values()) if (ti.state === 'none' || ti.state === 'scheduled') this.evaluate(run, ti.taskId);

@@ -4,6 +4,7 @@
  * when a task instance finishes, so readiness is decided per event, for the downstream
  * tasks of what changed only, never by scanning every task instance of every run.
  */
+import { decides, skippedBy } from '../dag/decisions.js';
 import { downstreamMap } from '../dag/graph.js';
 import { evaluateTriggerRule, upstreamCounts } from '../dag/trigger-rules.js';
 import { FINISHED_TI_STATES, type ResolvedTaskOptions, type SerializedDag, type TiState } from '../dag/types.js';
@@ -31,6 +32,10 @@ export class RunState {
    * prevDataIntervalStartSuccess/EndSuccess), read once when the run is loaded; null: none.
    */
   prevSuccess: DataInterval | null = null;
+  /** Set when the run passed its dagrunTimeout: it fails however its task instances ended. */
+  timedOut = false;
+  /** Finished branches and short-circuits -> the tasks their result skips (see dag/decisions.ts). */
+  readonly decisions = new Map<string, Set<string>>();
 
   constructor(
     public run: RunRow,
@@ -65,13 +70,23 @@ export class RunState {
    */
   decide(taskId: string): 'run' | 'wait' | 'skipped' | 'upstream_failed' {
     const task = this.tasks.get(taskId)!;
+    for (const [decider, skips] of this.decisions) {
+      if (skips.has(taskId) && this.tis.get(decider)?.state === 'success') return 'skipped';
+    }
     if (task.upstream.length === 0) return 'run';
     return evaluateTriggerRule(task.triggerRule, upstreamCounts(task.upstream.map((u) => this.tis.get(u)!.state)));
+  }
+
+  /** Records what a finished branch or short-circuit decided (its XCom). */
+  decided(taskId: string, result: unknown): void {
+    const task = this.tasks.get(taskId)!;
+    if (decides(task)) this.decisions.set(taskId, skippedBy(task, result, this.downstream));
   }
 
   /** A run ends when every task instance has finished: failed if any leaf failed. */
   outcome(): 'success' | 'failed' | null {
     if (this.unfinished > 0) return null;
+    if (this.timedOut) return 'failed';
     for (const [taskId, ti] of this.tis) {
       if ((this.downstream.get(taskId)?.length ?? 0) === 0 && (ti.state === 'failed' || ti.state === 'upstream_failed')) return 'failed';
     }
@@ -89,7 +104,7 @@ export function initialTaskInstances(dagId: string, runId: string, tasks: readon
     dagId, runId, taskId: t.taskId, state: 'none', tryNumber: 0, maxTries: t.retries + 1,
     pool: t.pool, poolSlots: t.poolSlots, priorityWeight: t.priorityWeight, isolation: t.isolation,
     queuedAt: null, startedAt: null, endedAt: null, durationMs: null, pid: null, exitCode: null, signal: null,
-    error: null, peakRssBytes: null, cpuMs: null, lastHeartbeatAt: null, queuedBy: null, nextRetryAt: null,
+    error: null, peakRssBytes: null, cpuMs: null, lastHeartbeatAt: null, queuedBy: null, nextRetryAt: null, firstPokeAt: null,
   }));
 }
 

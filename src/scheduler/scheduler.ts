@@ -19,11 +19,14 @@
 import { hostname } from 'node:os';
 import type { SerializedDag } from '../dag/types.js';
 import { errorMessage } from '../errors.js';
-import type { DagRow, RunRow, Store, TiRow } from '../store/types.js';
+import type { CallbackRow, DagRow, RunRow, Store, TiRow } from '../store/types.js';
+import { advanceBackfill } from './backfill.js';
+import { describeCallback, type CallbackRunContext } from './callbacks.js';
 import { livenessActions } from './liveness.js';
 import { activeTaskInstances, poolLimits } from './pool-limits.js';
 import { createDueRuns } from './run-creation.js';
 import type { RunEngine } from './run-engine.js';
+import { loadRunState } from './run-loading.js';
 import { RunState, runKey } from './run-state.js';
 import { StoreOutage } from './store-outage.js';
 
@@ -33,6 +36,13 @@ export interface DagSource {
 }
 
 export type LogLevel = 'info' | 'warn' | 'error';
+/** What a log line is about, where it applies (the JSON log format carries them as fields). */
+export interface LogFields {
+  dag_id?: string;
+  run_id?: string;
+  task_id?: string;
+  try?: number;
+}
 
 export interface SchedulerOptions {
   store: Store;
@@ -50,7 +60,7 @@ export interface SchedulerOptions {
   /** Most runs this scheduler drives (or holds waiting) at once; it claims no more. */
   maxRuns: number;
   exitWhenIdle?: boolean;
-  log?: (level: LogLevel, message: string) => void;
+  log?: (level: LogLevel, message: string, fields?: LogFields) => void;
   /**
    * The heartbeat failed for a reason other than a lost connection (the database answers but
    * refuses the write: read-only, full, schema gone): the scheduler cannot go on.
@@ -59,13 +69,18 @@ export interface SchedulerOptions {
   /** Shared with the run engine: a lost connection is logged once, and waited out (see store-outage.ts). */
   outage?: StoreOutage;
   now?: () => number;
+  /** Observers (metrics): a tick's duration, a heartbeat recorded, a queued run started here, a zombie try ended. */
+  onTick?: (durationMs: number) => void;
+  onHeartbeat?: (at: number) => void;
+  onRunStarted?: (run: RunRow) => void;
+  onZombie?: (ti: TiRow) => void;
 }
 
 export class Scheduler {
   private readonly store: Store;
   private readonly engine: RunEngine;
   private readonly now: () => number;
-  private readonly log: (level: LogLevel, message: string) => void;
+  private readonly log: (level: LogLevel, message: string, fields?: LogFields) => void;
   private readonly startedAt: number;
   private stopping = false;
   private wakeUp: (() => void) | null = null;
@@ -108,7 +123,9 @@ export class Scheduler {
     try {
       while (!this.stopping) {
         try {
+          const tickStart = performance.now();
           await this.tick();
+          this.options.onTick?.(performance.now() - tickStart);
           if (this.options.exitWhenIdle && (await this.isIdle())) return 'idle';
         } catch (err) {
           // A lost connection is logged once, by the outage; the next ticks wait it out.
@@ -165,13 +182,16 @@ export class Scheduler {
     const now = this.now();
     if (now >= this.nextParseAt && !this.parsing) this.startParse(now);
     await this.createScheduledRuns(now);
+    await this.advanceBackfills(now);
     const adoptions = await this.claim(now);
+    const owedCallbacks = await this.claimCallbacks(now);
     const { running, queued } = await activeTaskInstances(this.store);
     const pools = await this.store.listPools();
     // An outage between the reads: drop them (claims made are kept; the next tick adopts).
     if (this.outage.generation !== generation || this.engine.writesBehind || this.fenced) return;
 
     for (const { run, started } of adoptions) this.adopt(run, started);
+    if (owedCallbacks.length > 0) this.engine.runOwedCallbacks(owedCallbacks);
     this.checkLiveness(now, running, queued);
     const slots = this.options.poolSlots;
     slots.clear();
@@ -197,6 +217,7 @@ export class Scheduler {
     try {
       await this.store.heartbeatScheduler({ id: this.options.schedulerId, hostname: hostname(), pid: process.pid, startedAt: this.startedAt, lastHeartbeatAt: now });
       this.lastHeartbeatOkAt = now;
+      this.options.onHeartbeat?.(now);
       this.outage.ok();
       if (this.fenced) {
         this.fenced = false;
@@ -260,7 +281,25 @@ export class Scheduler {
       const { created, nextCheckAt } = await createDueRuns(this.store, dag, now);
       // A paused DAG is looked at again every tick, so unpausing it takes effect at once.
       this.nextCheckAt.set(dag.dagId, dag.isPaused ? 0 : nextCheckAt);
-      for (const r of created) this.log('info', `created run ${r.runId} of DAG ${r.dagId}`);
+      for (const r of created) this.log('info', `created run ${r.runId} of DAG ${r.dagId}`, { dag_id: r.dagId, run_id: r.runId });
+    }
+  }
+
+  // ---- backfills (kiln backfill --queue, or one whose driving process died) --------
+
+  /**
+   * Makes the next runs of every backfill the schedulers drive (see backfill.ts), unclaimed:
+   * the claim step below picks them up like any queued run. Several schedulers may do this at
+   * once: each run is made once, and the cursor moves by compare-and-set.
+   */
+  private async advanceBackfills(now: number): Promise<void> {
+    for (const backfill of await this.store.listSchedulerBackfills(now - this.options.takeoverAfterMs)) {
+      const dag = this.dags.get(backfill.dagId) ?? (await this.store.getDag(backfill.dagId));
+      if (!dag) continue; // its file is gone: the backfill waits for it
+      if (backfill.driver !== null) this.log('warn', `backfill ${backfill.id}: its \`kiln backfill\` process stopped answering; the schedulers drive it on`);
+      const step = await advanceBackfill(this.store, backfill, { dagVersion: dag.version, serialized: dag.serialized }, null, now);
+      for (const s of step.started) this.log('info', `backfill ${backfill.id}: ${s.action === 'create' ? 'created' : 'cleared'} run ${s.runId} of DAG ${backfill.dagId}`);
+      if (step.done && !step.lost) this.log('info', `backfill ${backfill.id}: every date has had its run made`);
     }
   }
 
@@ -280,7 +319,7 @@ export class Scheduler {
     const adoptions: Array<{ run: RunState; started: boolean }> = [];
     const wait = (key: string, row: RunRow, why: string): void => {
       this.waiting.set(key, why);
-      if (waitingBefore.get(key) !== why) this.log('info', `run ${row.runId} of DAG ${row.dagId} waits: ${why}`);
+      if (waitingBefore.get(key) !== why) this.log('info', `run ${row.runId} of DAG ${row.dagId} waits: ${why}`, { dag_id: row.dagId, run_id: row.runId });
     };
     for (const row of held) {
       const key = runKey(row.dagId, row.runId);
@@ -337,19 +376,17 @@ export class Scheduler {
   private async load(row: RunRow): Promise<RunState | null> {
     const serialized = await this.dagVersion(row.dagId, row.dagVersion);
     if (!serialized) {
-      this.log('error', `run ${row.runId} of DAG ${row.dagId}: version ${row.dagVersion} is not in the database; the run cannot be driven`);
+      this.log('error', `run ${row.runId} of DAG ${row.dagId}: version ${row.dagVersion} is not in the database; the run cannot be driven`, { dag_id: row.dagId, run_id: row.runId });
       return null;
     }
-    const tis = await this.store.getTaskInstances(row.dagId, row.runId);
-    const state = new RunState(row, serialized, this.dags.get(row.dagId)!.file, tis);
-    state.prevSuccess = (await this.store.prevSuccessfulInterval(row.dagId, row.logicalDate)) ?? null;
-    return state;
+    return loadRunState(this.store, row, serialized, this.dags.get(row.dagId)!.file);
   }
 
   private adopt(run: RunState, started: boolean): void {
     for (const t of run.dag.tasks) this.referencedPools.add(t.pool);
     this.engine.adopt(run);
-    this.log('info', `${started ? 'started' : 'took over'} run ${run.run.runId} of DAG ${run.run.dagId}`);
+    if (started) this.options.onRunStarted?.(run.run);
+    this.log('info', `${started ? 'started' : 'took over'} run ${run.run.runId} of DAG ${run.run.dagId}`, { dag_id: run.run.dagId, run_id: run.run.runId });
   }
 
   private async dagVersion(dagId: string, version: string): Promise<SerializedDag | undefined> {
@@ -364,6 +401,35 @@ export class Scheduler {
     return dag;
   }
 
+  // ---- callbacks ---------------------------------------------------------
+
+  /**
+   * Callbacks owed by a scheduler (or `dags test`) that died before running them, and this
+   * one's own that the engine does not hold (it restarted): each with what it needs of its run.
+   */
+  private async claimCallbacks(now: number): Promise<Array<{ row: CallbackRow; context: CallbackRunContext | null }>> {
+    const room = Math.max(0, MAX_CALLBACKS_HELD - this.engine.callbackCount);
+    const rows = await this.store.claimCallbacks(this.options.schedulerId, now - this.options.takeoverAfterMs, room);
+    const owed: Array<{ row: CallbackRow; context: CallbackRunContext | null }> = [];
+    for (const row of rows) {
+      if (this.engine.holdsCallback(row.id) || owed.length >= room) continue;
+      const context = await this.callbackContext(row);
+      if (context === null) this.log('warn', `${describeCallback(row)} cannot run: its run, its DAG or its DAG version is gone from the database`);
+      else this.log('info', `running ${describeCallback(row)}, owed since ${new Date(row.createdAt).toISOString()}`);
+      owed.push({ row, context });
+    }
+    return owed;
+  }
+
+  private async callbackContext(row: CallbackRow): Promise<CallbackRunContext | null> {
+    const held = this.engine.heldRun(row.dagId, row.runId);
+    if (held !== undefined) return held;
+    const run = await this.store.getRun(row.dagId, row.runId);
+    const dagRow = run && (await this.store.getDag(row.dagId));
+    const dag = run && dagRow ? await this.dagVersion(row.dagId, run.dagVersion) : undefined;
+    return run && dagRow && dag ? { run, dag, dagFile: dagRow.file } : null;
+  }
+
   // ---- liveness ----------------------------------------------------------
 
   /** Zombies and tries stuck in queued among the runs this scheduler drives. */
@@ -376,7 +442,9 @@ export class Scheduler {
     });
     for (const a of actions) {
       const done = a.kind === 'zombie' ? this.engine.expireTry(a.ti, a.reason) : this.engine.requeueTry(a.ti, a.reason);
-      if (done) this.log('warn', `task ${a.ti.taskId} of run ${a.ti.runId} (DAG ${a.ti.dagId}, try ${a.ti.tryNumber}): ${a.reason}`);
+      if (!done) continue;
+      this.log('warn', `task ${a.ti.taskId} of run ${a.ti.runId} (DAG ${a.ti.dagId}, try ${a.ti.tryNumber}): ${a.reason}`, { dag_id: a.ti.dagId, run_id: a.ti.runId, task_id: a.ti.taskId, try: a.ti.tryNumber });
+      if (a.kind === 'zombie') this.options.onZombie?.(a.ti);
     }
   }
 
@@ -388,11 +456,15 @@ export class Scheduler {
    * runs of paused DAGs and runs of DAGs that are gone, which only an operator can unblock).
    */
   private async isIdle(): Promise<boolean> {
-    if (!this.parsedOnce || this.engine.runCount > 0) return false;
+    if (!this.parsedOnce || this.engine.runCount > 0 || this.engine.callbackCount > 0) return false;
     const now = this.now();
     for (const dag of this.dags.values()) {
       if (dag.serialized.schedule !== null && !dag.isPaused && (this.nextCheckAt.get(dag.dagId) ?? 0) <= now) return false;
     }
+    // Callbacks still owed, also those of a scheduler that died a moment ago (taken over soon).
+    if ((await this.store.countCallbacks()) > 0) return false;
+    // A backfill whose next runs are not made yet (its last run ended after this tick's step).
+    if ((await this.store.listSchedulerBackfills(now - this.options.takeoverAfterMs)).length > 0) return false;
     const dags = new Map<string, DagRow | undefined>();
     for (const run of await this.store.listRuns({ states: ['queued', 'running'] })) {
       if (!dags.has(run.dagId)) dags.set(run.dagId, await this.store.getDag(run.dagId));
@@ -403,6 +475,9 @@ export class Scheduler {
     return true;
   }
 }
+
+/** Most callbacks one scheduler holds at once (waiting for a slot or running). */
+const MAX_CALLBACKS_HELD = 100;
 
 function maxActiveRunsReached(dagId: string, limit: number): string {
   return `DAG ${dagId} has maxActiveRuns (${limit}) runs running`;

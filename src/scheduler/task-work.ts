@@ -20,6 +20,8 @@ export function taskWork(run: Pick<RunState, 'run' | 'dag' | 'dagFile' | 'tasks'
     timeoutMs: task.timeoutMs, heartbeatTimeoutMs: task.heartbeatTimeoutMs, env: task.env, logFile,
     // ?? null: a DAG version serialized before this option existed has no such field.
     maxTaskMemoryBytes: task.maxTaskMemoryBytes ?? null,
+    queue: task.queue ?? 'default',
+    ...(task.kind === 'sensor' ? { sensorFirstPokeAt: ti.firstPokeAt ?? null } : {}),
   };
 }
 

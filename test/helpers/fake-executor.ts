@@ -3,7 +3,7 @@ import type { TaskWork } from '../../src/protocol/messages.js';
 
 export type ScriptedOutcome =
   | { outcome: 'success'; value?: unknown }
-  | { outcome: 'failed'; message?: string; noRetry?: boolean }
+  | { outcome: 'failed'; message?: string; noRetry?: boolean; code?: string; exitCode?: number; signal?: string }
   | { outcome: 'skipped' }
   /** Never finishes until `release(key)` is called. */
   | { outcome: 'hold' };
@@ -55,7 +55,11 @@ export class FakeExecutor implements Executor {
     return [...this.held.keys()];
   }
 
-  cancel(_key: string, _reason: string): void {}
+  readonly cancelled: string[] = [];
+
+  cancel(key: string, _reason: string): void {
+    this.cancelled.push(key);
+  }
 
   async stop(): Promise<void> {}
 
@@ -64,8 +68,8 @@ export class FakeExecutor implements Executor {
     this.emit({
       type: 'finished', key: work.key, outcome: r.outcome, noRetry: r.outcome === 'failed' ? Boolean(r.noRetry) : false,
       value: r.outcome === 'success' ? r.value : undefined,
-      error: r.outcome === 'failed' ? { name: 'Error', message: r.message ?? 'failed' } : null,
-      exitCode: null, signal: null, usage: { peakRssBytes: null, cpuMs: null }, durationMs: 1, at: Date.now(),
+      error: r.outcome === 'failed' ? { name: 'Error', message: r.message ?? 'failed', ...(r.code ? { code: r.code } : {}) } : null,
+      exitCode: r.outcome === 'failed' ? (r.exitCode ?? null) : null, signal: r.outcome === 'failed' ? (r.signal ?? null) : null, usage: { peakRssBytes: null, cpuMs: null }, durationMs: 1, at: Date.now(),
     });
   }
 

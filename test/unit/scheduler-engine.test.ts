@@ -26,12 +26,9 @@ afterEach(async () => {
   store = undefined;
 });
 
-class SpyExecutor extends FakeExecutor {
-  readonly cancelled: string[] = [];
-  override cancel(key: string): void {
-    this.cancelled.push(key);
-  }
-}
+/** The fake executor records cancellations itself. */
+const SpyExecutor = FakeExecutor;
+type SpyExecutor = FakeExecutor;
 
 async function setup(options: Omit<DagOptions, 'id'>, build: (d: DagBuilder) => void, script: (w: TaskWork) => ScriptedOutcome, executorFor?: (onEvent: (e: ExecutorEvent) => void) => Executor) {
   store = await createStore(`sqlite:${join(mkdtempSync(join(tmpdir(), 'kiln-sched-engine-')), 'kiln.db')}`);
@@ -150,7 +147,7 @@ describe('RunEngine under the scheduler service', () => {
     engine.adopt(run);
     await until(async () => (await ti('z')).state === 'running', 'z running');
     expect(engine.expireTry({ dagId: 'd', runId: 'r1', taskId: 'z', tryNumber: 1 }, 'zombie: no heartbeat for 61s')).toBe(true);
-    await until(async () => (await ti('z')).error === 'zombie: no heartbeat for 61s', 'the reason to be recorded');
+    await until(async () => (await ti('z')).error === 'TASK_ZOMBIE: zombie: no heartbeat for 61s', 'the reason to be recorded');
     expect(['up_for_retry', 'scheduled']).toContain((await ti('z')).state);
     expect(spy.cancelled).toEqual([key('z', 1)]);
     await engine.whenIdle();
