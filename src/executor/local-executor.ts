@@ -27,7 +27,6 @@ import { explainExit } from './exit-reason.js';
 import { settingsFrom, type LocalExecutorOptions, type LocalSettings } from './options.js';
 import { WorkerPool } from './pool.js';
 import { ProcessWorker } from './runtimes/process.js';
-import { SpawnedTask } from './runtimes/spawn.js';
 import { ThreadWorker } from './runtimes/thread.js';
 import { WorkerGoneError, workersDir, type PooledWorker, type TaskHost, type WorkerConfig, type WorkerExit } from './runtimes/types.js';
 import { TaskRun, failed, killedHow, noteInTaskLog, type Finish, type StopReason, type TaskRunOwner } from './task-run.js';
@@ -79,7 +78,10 @@ class LocalExecutor implements Executor, TaskRunOwner {
     mkdirSync(this.s.logDir, { recursive: true });
     this.ensureHeartbeats();
     const isolation = this.s.defaultIsolation;
-    if (isolation === 'spawn') return; // nothing to pre-warm: every try starts its own process
+    if (isolation === 'spawn') {
+      this.spawnRuntime ??= await import('./runtimes/spawn.js'); // nothing to pre-warm: every try starts its own process
+      return;
+    }
     const { started, errors } = await this.pool(isolation).warm(this.s.parallelism);
     if (started === 0 && errors[0] !== undefined) {
       throw new KilnError('EXECUTOR', `could not start any ${isolation} worker: ${errorMessage(errors[0])}`, { cause: errors[0] });
@@ -116,6 +118,10 @@ class LocalExecutor implements Executor, TaskRunOwner {
     return this.stopped;
   }
 
+  workerCounts(): Array<{ isolation: Isolation; workers: number; idle: number }> {
+    return [...this.pools].map(([isolation, pool]) => ({ isolation, ...pool.counts() }));
+  }
+
   // ---- starting a try -------------------------------------------------------------------
 
   /** @internal the pool hands a worker to a waiting try */
@@ -143,13 +149,30 @@ class LocalExecutor implements Executor, TaskRunOwner {
     this.finish(task, failed({ code: 'EXECUTOR', message: `could not start a ${task.isolation} worker for the task: ${errorMessage(err)}` }));
   }
 
+  /**
+   * The spawn runtime (execa) loads on the first spawned try, not at start: it is the
+   * heaviest import of all (~100 ms) and most runs never spawn.
+   */
+  private spawnRuntime: typeof import('./runtimes/spawn.js') | null = null;
+
   private runSpawned(task: TaskRun): void {
+    const runtime = this.spawnRuntime;
+    if (runtime === null) {
+      import('./runtimes/spawn.js').then(
+        (loaded) => {
+          this.spawnRuntime = loaded;
+          if (!task.finished) this.runSpawned(task); // cancelled or stopped meanwhile: finished already
+        },
+        (err: unknown) => this.finish(task, failed({ code: 'EXECUTOR', message: `could not load the spawn runtime: ${errorMessage(err)}` })),
+      );
+      return;
+    }
     const env = { ...baseChildEnv(), ...grantedEnv(task.work.env) };
-    let spawned: SpawnedTask;
+    let spawned: InstanceType<typeof runtime.SpawnedTask>;
     try {
       // A spawned process is the task's alone: its heap follows the task's own memory limit.
       const heapLimitMb = task.work.maxTaskMemoryBytes == null ? this.s.workerHeapLimitMb : heapLimitMbFor(task.work.maxTaskMemoryBytes);
-      spawned = new SpawnedTask(task.work, { env, heapLimitMb, killGraceMs: this.s.killGraceMs }, (msg) => this.onRunnerMessage(task, msg));
+      spawned = new runtime.SpawnedTask(task.work, { env, heapLimitMb, killGraceMs: this.s.killGraceMs }, (msg) => this.onRunnerMessage(task, msg));
     } catch (err) {
       queueMicrotask(() => this.finish(task, failed({ code: 'EXECUTOR', message: `could not spawn the task process: ${errorMessage(err)}` })));
       return;
@@ -265,6 +288,7 @@ class LocalExecutor implements Executor, TaskRunOwner {
       outcome: result.outcome,
       noRetry: result.noRetry === true,
       value: result.value,
+      ...(result.rescheduleAt !== undefined ? { rescheduleAt: result.rescheduleAt } : {}),
       error: result.error ?? null,
       exitCode: host.exitCode,
       signal: host.signal,
@@ -328,6 +352,7 @@ class LocalExecutor implements Executor, TaskRunOwner {
       at: Date.now(),
     };
     if (f.value !== undefined) event.value = f.value;
+    if (f.rescheduleAt !== undefined) event.rescheduleAt = f.rescheduleAt;
     if (f.outcome === 'failed') appendFailureToLog(task.work.logFile, f.error, f.exitCode, f.signal);
     this.emit(event);
     if (this.running === 0) for (const wake of this.idleWaiters.splice(0)) wake();
@@ -354,6 +379,7 @@ class LocalExecutor implements Executor, TaskRunOwner {
         respawnDelayMs: this.s.respawnDelayMs,
         maxRespawnDelayMs: this.s.maxRespawnDelayMs,
         maxStartFailures: MAX_START_FAILURES,
+        onRecycle: this.s.onWorkerRecycled === null ? undefined : (reason) => this.s.onWorkerRecycled?.(isolation, reason),
       });
       if (this.stopping) pool.freeze();
       this.pools.set(isolation, pool);

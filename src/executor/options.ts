@@ -32,6 +32,7 @@ export interface LocalSettings {
   taskApi: TaskApi;
   onEvent: ExecutorOptions['onEvent'];
   onLog: ExecutorOptions['onLog'] | null;
+  onWorkerRecycled: ExecutorOptions['onWorkerRecycled'] | null;
   logDir: string;
   heartbeatIntervalMs: number;
   maxTasksPerWorker: number | null;
@@ -76,6 +77,7 @@ export function settingsFrom(options: LocalExecutorOptions): LocalSettings {
   if (typeof options.taskApi?.xcom !== 'function') throw new TypeError("executor option 'taskApi' must be an object with an xcom(dagId, runId, taskId) function");
   if (typeof options.onEvent !== 'function') throw new TypeError("executor option 'onEvent' must be a function");
   if (options.onLog !== undefined && typeof options.onLog !== 'function') throw new TypeError("executor option 'onLog' must be a function");
+  if (options.onWorkerRecycled !== undefined && typeof options.onWorkerRecycled !== 'function') throw new TypeError("executor option 'onWorkerRecycled' must be a function");
   if (typeof options.logDir !== 'string' || options.logDir.length === 0) throw new TypeError(`executor option 'logDir' must be a folder path, got ${show(options.logDir)}`);
 
   const respawnDelayMs = req('respawnDelayMs', local('respawnDelayMs'), 0, 100);
@@ -91,6 +93,7 @@ export function settingsFrom(options: LocalExecutorOptions): LocalSettings {
     taskApi: options.taskApi,
     onEvent: options.onEvent,
     onLog: options.onLog ?? null,
+    onWorkerRecycled: options.onWorkerRecycled ?? null,
     logDir: options.logDir,
     heartbeatIntervalMs: req('heartbeatIntervalMs', options.heartbeatIntervalMs, 1, 5000),
     maxTasksPerWorker: int('maxTasksPerWorker', options.maxTasksPerWorker, 1, null),

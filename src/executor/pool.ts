@@ -10,6 +10,7 @@
  *   the old worker is closed.
  */
 import type { PooledWorker } from './runtimes/types.js';
+import type { WorkerRecycleReason } from './types.js';
 
 export type Release =
   /** The runner answered: the worker is healthy. */
@@ -34,6 +35,8 @@ export interface PoolConfig {
   maxRespawnDelayMs: number;
   /** After this many failed starts in a row, waiting tries are failed instead of kept waiting. */
   maxStartFailures: number;
+  /** A live worker was replaced (not at shutdown), and why. */
+  onRecycle?: (reason: WorkerRecycleReason) => void;
 }
 
 export class WorkerPool {
@@ -85,7 +88,9 @@ export class WorkerPool {
   release(worker: PooledWorker, how: Release): void {
     if (how === 'ok') {
       this.crashes = 0;
-      if (this.closed || shouldRecycle(worker, this.config)) {
+      const reason = this.closed ? null : recycleReason(worker, this.config);
+      if (this.closed || reason !== null) {
+        if (reason !== null) this.config.onRecycle?.(reason);
         this.live.delete(worker);
         this.fill(); // the replacement starts before the old worker retires
         void worker.close().catch(() => {});
@@ -96,7 +101,13 @@ export class WorkerPool {
     }
     this.live.delete(worker);
     if (how === 'crashed') this.crashes++;
+    if (!this.closed) this.config.onRecycle?.(how);
     this.fill();
+  }
+
+  /** Live workers (starting ones included) and the idle ones among them. */
+  counts(): { workers: number; idle: number } {
+    return { workers: this.live.size, idle: this.idle.length };
   }
 
   /** No more starts or replacements (shutdown); live workers stay until close(). */
@@ -122,6 +133,7 @@ export class WorkerPool {
     if (i !== -1) this.idle.splice(i, 1);
     if (!this.live.delete(worker)) return;
     this.crashes++;
+    if (!this.closed) this.config.onRecycle?.('crashed');
     this.fill();
   }
 
@@ -175,7 +187,13 @@ export class WorkerPool {
 
 /** The one place that decides whether a healthy worker is replaced after a try. */
 export function shouldRecycle(worker: PooledWorker, limits: Pick<PoolConfig, 'maxTasksPerWorker' | 'maxWorkerMemoryBytes'>): boolean {
-  if (worker.recycleRequested) return true;
-  if (limits.maxTasksPerWorker !== null && worker.tasksRun >= limits.maxTasksPerWorker) return true;
-  return limits.maxWorkerMemoryBytes !== null && worker.memoryBytes !== null && worker.memoryBytes > limits.maxWorkerMemoryBytes;
+  return recycleReason(worker, limits) !== null;
+}
+
+/** Why a healthy worker is replaced after a try, or null when it is kept. */
+export function recycleReason(worker: PooledWorker, limits: Pick<PoolConfig, 'maxTasksPerWorker' | 'maxWorkerMemoryBytes'>): WorkerRecycleReason | null {
+  if (worker.recycleRequested) return 'requested';
+  if (limits.maxTasksPerWorker !== null && worker.tasksRun >= limits.maxTasksPerWorker) return 'max_tasks';
+  if (limits.maxWorkerMemoryBytes !== null && worker.memoryBytes !== null && worker.memoryBytes > limits.maxWorkerMemoryBytes) return 'memory';
+  return null;
 }

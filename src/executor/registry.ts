@@ -22,6 +22,8 @@ const BUILTINS: Readonly<Record<string, URL>> = {
   process: new URL('./builtin/process.js', import.meta.url),
   spawn: new URL('./builtin/spawn.js', import.meta.url),
   local: new URL('./builtin/local.js', import.meta.url),
+  // Tries run on `kiln worker` hosts through Redis (src/remote/); loaded, with bullmq, only when named.
+  bullmq: new URL('../remote/builtin.js', import.meta.url),
 };
 
 const BUILTIN_EXECUTORS = Object.keys(BUILTINS);

@@ -21,6 +21,7 @@ export interface Finish {
   outcome: TaskOutcome;
   noRetry: boolean;
   value?: unknown;
+  rescheduleAt?: number;
   error: SerializedError | null;
   exitCode: number | null;
   signal: string | null;

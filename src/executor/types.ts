@@ -30,6 +30,8 @@ export type ExecutorEvent =
       /** ctx.fail(), or a fault that must not be retried. */
       noRetry: boolean;
       value?: unknown;
+      /** outcome 'reschedule': when the sensor is poked again. */
+      rescheduleAt?: number;
       error: SerializedError | null;
       exitCode: number | null;
       signal: string | null;
@@ -37,6 +39,14 @@ export type ExecutorEvent =
       durationMs: number;
       at: number;
     };
+
+/**
+ * Why a pre-warmed worker was replaced: it ran maxTasksPerWorker tries (`max_tasks`), passed
+ * maxWorkerMemoryBytes (`memory`), its runner asked (`requested`: too many DAG versions
+ * loaded, or an error outside any task), it was killed by the supervisor (`killed`: timeout,
+ * cancel, memory limit) or it died on its own (`crashed`).
+ */
+export type WorkerRecycleReason = 'max_tasks' | 'memory' | 'requested' | 'killed' | 'crashed';
 
 export interface ExecutorOptions {
   /** How many tasks may run at once across all isolations. */
@@ -69,6 +79,11 @@ export interface ExecutorOptions {
   killGraceMs?: number;
   /** Extra options for a third-party executor, passed through untouched. */
   extra?: Record<string, unknown>;
+  /**
+   * Optional (metrics): a pooled worker was replaced, and why. Added in the third version of
+   * this interface; an executor may ignore it.
+   */
+  onWorkerRecycled?: (isolation: Isolation, reason: WorkerRecycleReason) => void;
 }
 
 export interface Executor {
@@ -82,6 +97,16 @@ export interface Executor {
   cancel(key: string, reason: string): void;
   /** Stops taking work, lets running tasks finish for up to drainMs, then kills the rest. */
   stop(options?: { drainMs?: number }): Promise<void>;
+  /** Optional (metrics): the live workers of each pool, and how many of them are idle. */
+  workerCounts?(): Array<{ isolation: Isolation; workers: number; idle: number }>;
+  /**
+   * Optional: tries run elsewhere and may outlive the scheduler that submitted them (remote
+   * worker hosts). Then cancel(key) also stops a try this executor never submitted (one a
+   * dead scheduler left behind) and still emits exactly one 'finished' for it, so a scheduler
+   * that adopts a run waits for the old try to end before it starts the next one. Added in
+   * the fourth version of this interface.
+   */
+  readonly cancelsForeignTries?: boolean;
 }
 
 export type ExecutorFactory = (options: ExecutorOptions) => Executor;

@@ -4,7 +4,7 @@
  * replacement before the old worker goes.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { WorkerPool, shouldRecycle, type PoolConfig } from '../../dist/src/executor/pool.js';
+import { WorkerPool, recycleReason, shouldRecycle, type PoolConfig } from '../../dist/src/executor/pool.js';
 import type { PooledWorker, WorkerState } from '../../dist/src/executor/runtimes/types.js';
 
 class FakeWorker implements PooledWorker {
@@ -148,5 +148,47 @@ describe('WorkerPool', () => {
     w.tasksRun = 0;
     w.recycleRequested = true;
     expect(shouldRecycle(w, limits)).toBe(true);
+  });
+});
+
+describe('WorkerPool recycles (for metrics)', () => {
+  it('names the reason of each recycle, counts live and idle workers, and reports nothing at shutdown', async () => {
+    const reasons: string[] = [];
+    const { p, created } = pool({ maxTasksPerWorker: 2, onRecycle: (r) => reasons.push(r) });
+    await p.warm(2);
+    expect(p.counts()).toEqual({ workers: 2, idle: 2 });
+    const take = () => new Promise<PooledWorker>((resolve) => p.acquire({ give: resolve, fail: () => {} }));
+    const a = await take();
+    expect(p.counts()).toEqual({ workers: 2, idle: 1 });
+    a.tasksRun = 2;
+    p.release(a, 'ok');
+    const b = await take();
+    p.release(b, 'killed');
+    const c = await take();
+    p.release(c, 'crashed');
+    const d = await take();
+    d.recycleRequested = true;
+    p.release(d, 'ok');
+    created.at(-1)!.onIdleExit?.();
+    expect(reasons).toEqual(['max_tasks', 'killed', 'crashed', 'requested', 'crashed']);
+    await vi.waitFor(() => expect(p.counts().workers).toBe(2));
+    const e = await take();
+    p.freeze();
+    p.release(e, 'crashed');
+    expect(reasons).toHaveLength(5);
+    await p.close();
+    expect(p.counts()).toEqual({ workers: 0, idle: 0 });
+  });
+
+  it('recycleReason: requested, max_tasks, memory, or null', () => {
+    const w = new FakeWorker(1, true, []);
+    const limits = { maxTasksPerWorker: 10, maxWorkerMemoryBytes: 1000 };
+    expect(recycleReason(w, limits)).toBeNull();
+    w.memoryBytes = 1001;
+    expect(recycleReason(w, limits)).toBe('memory');
+    w.tasksRun = 10;
+    expect(recycleReason(w, limits)).toBe('max_tasks');
+    w.recycleRequested = true;
+    expect(recycleReason(w, limits)).toBe('requested');
   });
 });
