@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { openKilnContext } from '../../dist/src/app/context.js';
 import { findDag } from '../../dist/src/app/dag-files.js';
 import { createManualRun, runDagTest } from '../../dist/src/app/dags-test.js';
+import { schedulerMetrics, serveMetrics } from '../../dist/src/app/metrics.js';
 import { loadConfig } from '../../dist/src/config/load.js';
+import { createStore } from '../../dist/src/store/index.js';
 
 let runSeq = 0;
 
@@ -67,15 +69,56 @@ export function instrument(ctx) {
   };
 }
 
-export async function openBenchContext(home, configOptions) {
+/**
+ * A context with kiln's Prometheus metrics wired as `kiln scheduler --metrics` wires them
+ * (app/scheduler.ts): the store opened first and its write transactions timed
+ * (schedulerMetrics), the KilnMetrics registry as the context's observer, `/metrics` served
+ * over HTTP on 127.0.0.1 (a free port). What the bench does not have is the scheduler loop,
+ * so its per-tick hooks (loop duration, heartbeats, DAG folder passes) are not fed here.
+ */
+async function openWithMetrics(config) {
+  const store = await createStore(config.databaseUrl);
+  try {
+    await store.migrate();
+    const metrics = await schedulerMetrics(config, store);
+    const server = await serveMetrics(metrics, { host: '127.0.0.1', port: 0 });
+    try {
+      const ctx = await openKilnContext(config, { store, observers: [metrics] });
+      return {
+        ctx,
+        metricsUrl: server.url,
+        async close() {
+          try {
+            await ctx.close();
+          } finally {
+            await server.close();
+            await store.close();
+          }
+        },
+      };
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
+  } catch (err) {
+    await store.close().catch(() => {});
+    throw err;
+  }
+}
+
+/** `metrics: true`: with kiln's Prometheus metrics on, as the scheduler has them (see openWithMetrics). */
+export async function openBenchContext(home, configOptions, { metrics = false } = {}) {
   const config = await benchConfig(home, configOptions);
-  const ctx = await openKilnContext(config);
+  const opened = metrics ? await openWithMetrics(config) : null;
+  const ctx = opened ? opened.ctx : await openKilnContext(config);
   const probe = instrument(ctx);
   const dags = new Map();
   return {
     config,
     ctx,
     probe,
+    /** Where `/metrics` is served (metrics on), else null. */
+    metricsUrl: opened?.metricsUrl ?? null,
     /** Parses a DAG file once (in kiln's parse worker) and records it, as the scheduler would. */
     async loadDag(file) {
       let found = dags.get(file);
@@ -117,6 +160,6 @@ export async function openBenchContext(home, configOptions) {
       if (report.state !== 'success') throw new Error(`dags test of ${file} ended ${report.state}`);
       return { wallMs: performance.now() - started, tis: report.tasks.length };
     },
-    close: () => ctx.close(),
+    close: () => (opened ? opened.close() : ctx.close()),
   };
 }

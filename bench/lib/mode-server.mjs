@@ -14,9 +14,10 @@ import { openBenchContext } from './kiln.mjs';
 let bench = null;
 
 const handlers = {
-  async open({ home, config }) {
-    bench = await openBenchContext(home, config);
-    return { executor: bench.config.executor, parallelism: bench.config.parallelism, defaultIsolation: bench.config.defaultIsolation, pid: process.pid };
+  /** `metrics: true`: kiln's Prometheus metrics on, as the scheduler wires them; metricsUrl is where to scrape. */
+  async open({ home, config, metrics = false }) {
+    bench = await openBenchContext(home, config, { metrics });
+    return { executor: bench.config.executor, parallelism: bench.config.parallelism, defaultIsolation: bench.config.defaultIsolation, pid: process.pid, metricsUrl: bench.metricsUrl };
   },
   async load({ file }) {
     const found = await bench.loadDag(file);

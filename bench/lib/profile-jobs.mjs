@@ -32,6 +32,7 @@ export function jobsForMissedTargets(targets, tmpDir) {
       const mode = n.includes('process') ? 'process' : 'thread';
       add(`${mode}-chain100`, { mode, dag: 'chain100', runs: 1, reps: 20, label: `${mode}, 100-task noop chain, one task at a time (dags test per-task overhead)`, targets: [n] });
     }
+    else if (n.startsWith('40 runs x 40 noop tasks, thread: metrics on')) add('thread-40x40-metrics', { mode: 'thread', dag: 'wide40', runs: 40, reps: 10, metrics: true, label: 'thread, 40 runs x 40 noop tasks, metrics on (not scraped while profiled)', targets: [n] });
     else if (n.startsWith('kiln thread >= 2x BullMQ')) add('thread-flat40x40', { mode: 'thread', dag: 'flat40', runs: 40, reps: 10, label: 'thread, 40 runs x 40 independent noop tasks (the BullMQ workload)', targets: [n] });
   }
   return [...jobs.values()].map((j) => ({ ...j, file: files[j.dag]() }));
@@ -40,8 +41,9 @@ export function jobsForMissedTargets(targets, tmpDir) {
 export async function runProfileJob(job, { tmpDir, outDir, name }) {
   const server = startModeServer(`profile-${job.mode}`);
   try {
-    await server.call('open', { home: join(tmpDir, `profile-${job.mode}-${job.dag}`), config: { executor: job.mode } });
-    const out = join(outDir, `${name}-${job.mode}-${job.dag}.cpuprofile`);
+    const tag = `${job.mode}-${job.dag}${job.metrics ? '-metrics' : ''}`;
+    await server.call('open', { home: join(tmpDir, `profile-${tag}`), config: { executor: job.mode }, metrics: job.metrics ?? false });
+    const out = join(outDir, `${name}-${tag}.cpuprofile`);
     const r = await server.call('profile', { file: job.file, runs: job.runs, reps: job.reps, out });
     const summary = summarizeProfile(out);
     return { ...job, profileFile: out, wallMs: r.wallMs, tis: r.tis, transactions: r.transactions, totalMs: summary.totalMs, areas: summary.areas, top: summary.functions.slice(0, 15), inclusive: summary.inclusive.filter((f) => f.area.startsWith('kiln')).slice(0, 15), nativeByCaller: summary.nativeByCaller.slice(0, 8) };

@@ -1,5 +1,5 @@
 /**
- * The targets of issue 5, evaluated from one run's results, and the headline figures the
+ * The targets of issues 5 and 12, evaluated from one run's results, and the headline figures the
  * README quotes. A target whose case did not run is reported as not measured.
  */
 import { fmt, fmtBytes, target } from './report.mjs';
@@ -26,6 +26,9 @@ export function evaluateTargets(doc) {
   out.push(target('scheduler allocation per loop at 20,000 TIs within 1.2x of 2,000', mem?.kiln?.growth, 1.2, 'lower', 'x'));
   const bull = result(doc, 'bullmq');
   out.push(target('kiln thread >= 2x BullMQ sandboxed worker-thread throughput', bull?.ratios?.threadOverBullmq, 2, 'higher', 'x'));
+  // Issue 12: metrics on (scraped every second) costs at most 5% of the throughput.
+  const metrics = result(doc, 'metrics');
+  out.push(target('40 runs x 40 noop tasks, thread: metrics on (scraped every second) >= 0.95x metrics off (TI/s)', metrics?.ratio, 0.95, 'higher', 'x'));
   return out;
 }
 
@@ -60,6 +63,8 @@ export function headlineRows(doc) {
   const prep = result(doc, 'prepared');
   for (const r of prep?.headline ?? []) rows.push([r.label, r.value]);
   const bull = result(doc, 'bullmq');
+  const metrics = result(doc, 'metrics');
+  if (metrics?.variants) rows.push([`${metrics.params.runs} runs x 40 noop tasks, thread: metrics off / on (scraped every second)`, `${fmt(metrics.variants.off.tiPerSec.median)} / ${fmt(metrics.variants.on.tiPerSec.median)} TI/s, on/off ${fmt(metrics.ratio)}x`]);
   if (bull?.ratios) rows.push([`${fmt(bull.params.jobs)} noop jobs: kiln thread / process vs BullMQ worker threads`, `${fmt(bull.ratios.threadOverBullmq)}x / ${fmt(bull.ratios.processOverBullmq)}x`]);
   return rows;
 }

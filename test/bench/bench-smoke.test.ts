@@ -104,6 +104,14 @@ describe('bench harness (smoke scale)', () => {
       positive(r.unprepared);
     }
 
+    const metrics = cases.metrics.result;
+    for (const v of ['off', 'on']) {
+      expect(metrics.variants[v].tis, v).toBe(80);
+      positive(metrics.variants[v].tiPerSec);
+    }
+    expect(metrics.ratio).toBeGreaterThan(0);
+    expect(metrics.check.finishesSuccess).toBe(metrics.check.tisOn);
+
     if (redis) {
       positive(cases.bullmq.result.bullmq.jobsPerSec);
       positive(cases.bullmq.result.thread.jobsPerSec);
