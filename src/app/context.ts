@@ -12,6 +12,8 @@ import type { Executor, ExecutorEvent } from '../executor/types.js';
 import { RunEngine, type RunEngineOptions } from '../scheduler/run-engine.js';
 import { dagSourcesFolder } from './dag-files.js';
 import { createStore } from '../store/index.js';
+import { observeExecutor, type KilnObserver } from '../metrics/observer.js';
+import { observedEngineCallbacks, observerEvents } from './metrics.js';
 import type { Store } from '../store/types.js';
 
 export interface KilnContext {
@@ -25,7 +27,7 @@ export interface KilnContext {
 
 export interface OpenContextOptions {
   /** Engine callbacks (progress, run finished, stale runs). */
-  engine?: Pick<RunEngineOptions, 'onTaskChange' | 'onRunFinished' | 'onRunStale' | 'onError' | 'poolSlots' | 'poolsInStore' | 'outage'>;
+  engine?: Pick<RunEngineOptions, 'onTaskChange' | 'onRunFinished' | 'onRunStale' | 'onError' | 'poolSlots' | 'poolsInStore' | 'outage' | 'onCallbackFailed'>;
   /** An already open store to reuse (the benchmark's per-task variant, tests). */
   store?: Store;
   /**
@@ -34,6 +36,8 @@ export interface OpenContextOptions {
    * owner and never takes them over mid-flight. The scheduler service beats on its own.
    */
   heartbeat?: boolean;
+  /** Metrics and traces: they see every try, task-instance and run change (see metrics/observer.ts). */
+  observers?: KilnObserver[];
 }
 
 export async function openKilnContext(config: KilnConfig, options: OpenContextOptions = {}): Promise<KilnContext> {
@@ -46,20 +50,31 @@ export async function openKilnContext(config: KilnConfig, options: OpenContextOp
     // The executor and the engine refer to each other: events flow executor -> engine, XCom
     // pulls flow executor -> engine.taskApi. Bind through closures once both exist.
     const late: { engine?: RunEngine } = {};
-    const executor = factory({
+    const observers = options.observers ?? [];
+    const observed = observerEvents(observers);
+    const rawExecutor = factory({
       parallelism: config.parallelism,
       defaultIsolation: isolation,
       taskApi: { xcom: (dagId, runId, taskId) => late.engine!.taskApi.xcom(dagId, runId, taskId) },
-      onEvent: (event: ExecutorEvent) => late.engine?.onExecutorEvent(event),
+      onEvent: observed.executorEvent
+        ? (event: ExecutorEvent) => {
+            observed.executorEvent!(event);
+            late.engine?.onExecutorEvent(event);
+          }
+        : (event: ExecutorEvent) => late.engine?.onExecutorEvent(event),
       logDir: config.logsFolder,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       maxTasksPerWorker: config.maxTasksPerWorker,
       maxWorkerMemoryBytes: config.maxWorkerMemoryBytes,
       maxTaskMemoryBytes: config.maxTaskMemoryBytes,
       killGraceMs: config.killGraceMs,
-      extra: { workerHeapLimitMb: config.workerHeapLimitMb },
+      // redisUrl, zombieTimeoutMs, dagsFolder: for the bullmq executor (src/remote/); the local one ignores them.
+      extra: { workerHeapLimitMb: config.workerHeapLimitMb, redisUrl: config.redisUrl, zombieTimeoutMs: config.zombieTimeoutMs, dagsFolder: config.dagsFolder },
+      ...(observed.workerRecycled ? { onWorkerRecycled: observed.workerRecycled } : {}),
     });
-    const engine = new RunEngine({ store, executor, schedulerId, logsFolder: config.logsFolder, sourcesFolder: dagSourcesFolder(config), defaultIsolation: isolation, ...options.engine });
+    const executor = observers.length > 0 ? observeExecutor(rawExecutor, observers) : rawExecutor;
+    const engineCallbacks = observers.length > 0 ? observedEngineCallbacks(observers, options.engine ?? {}) : options.engine;
+    const engine = new RunEngine({ store, executor, schedulerId, logsFolder: config.logsFolder, sourcesFolder: dagSourcesFolder(config), defaultIsolation: isolation, ...engineCallbacks });
     late.engine = engine;
     await executor.start();
     const stopHeartbeat = options.heartbeat === false ? () => {} : await beatAsOwner(store, schedulerId, Math.min(config.heartbeatIntervalMs, 5_000));

@@ -2,9 +2,11 @@ import type { KilnConfig } from '../config/load.js';
 import type { SerializedDag, TiState } from '../dag/types.js';
 import { errorMessage } from '../errors.js';
 import { triggerRun } from '../scheduler/run-creation.js';
-import { RunState } from '../scheduler/run-state.js';
+import { loadRunState } from '../scheduler/run-loading.js';
+import type { RunState } from '../scheduler/run-state.js';
 import { StoreOutage } from '../scheduler/store-outage.js';
-import type { TiRow } from '../store/types.js';
+import type { CallbackRow, TiRow } from '../store/types.js';
+import { describeCallback } from '../scheduler/callbacks.js';
 import { openKilnContext, type KilnContext } from './context.js';
 import { dagSourcesFolder, findDag } from './dag-files.js';
 
@@ -18,6 +20,8 @@ export interface DagTestReport {
   dataIntervalStart: string;
   dataIntervalEnd: string;
   state: 'success' | 'failed';
+  /** Why the run failed (`task_failed`, `timed_out`), else null. */
+  failureReason: string | null;
   durationMs: number;
   tasks: Array<{
     taskId: string;
@@ -57,14 +61,18 @@ export async function runDagTest(config: KilnConfig, fileOrId: string, options: 
     onDown: (err) => options.log?.(`the database is unreachable (${errorMessage(err)}): waiting for it; results of tasks that end meanwhile are kept`),
     onBack: (downMs) => options.log?.(`the database is back after ${(downMs / 1000).toFixed(1)}s`),
   });
-  const ctx = options.context ?? (await openKilnContext(config, { engine: { onTaskChange: (run, ti) => options.onTaskChange?.(ti, run.tis), outage } }));
+  const onCallbackFailed = (row: CallbackRow, error: string, file: string | null): void => options.log?.(`${describeCallback(row)} failed: ${error} (log: ${file})`);
+  const ctx = options.context ?? (await openKilnContext(config, { engine: { onTaskChange: (run, ti) => options.onTaskChange?.(ti, run.tis), outage, onCallbackFailed } }));
   const started = performance.now();
   try {
     await ctx.store.upsertDag({ dagId: found.dag.dagId, file: found.file, version: found.version, serialized: found.dag });
     const run = await createManualRun(ctx, found, options);
     ctx.engine.adopt(run);
     const done = await ctx.engine.whenRunFinished(run);
-    return report(done, performance.now() - started);
+    const durationMs = performance.now() - started;
+    // The run's callbacks (committed with the changes that owe them) run before we return.
+    await ctx.engine.whenCallbacksDone();
+    return report(done, durationMs);
   } finally {
     if (!options.context) await ctx.close();
   }
@@ -73,9 +81,7 @@ export async function runDagTest(config: KilnConfig, fileOrId: string, options: 
 /** Inserts a manual run claimed by this context (the same insert as `kiln dags trigger`). */
 export async function createManualRun(ctx: Pick<KilnContext, 'store' | 'schedulerId'>, found: { file: string; version: string; dag: SerializedDag }, options: { params?: Record<string, unknown>; runId?: string; logicalDate?: number }): Promise<RunState> {
   const { run, tis } = await triggerRun(ctx.store, { dagId: found.dag.dagId, version: found.version, serialized: found.dag }, { params: options.params, runId: options.runId, logicalDate: options.logicalDate, claimedBy: ctx.schedulerId });
-  const state = new RunState(run, found.dag, found.file, tis);
-  state.prevSuccess = (await ctx.store.prevSuccessfulInterval(run.dagId, run.logicalDate)) ?? null;
-  return state;
+  return loadRunState(ctx.store, run, found.dag, found.file, tis);
 }
 
 function report(run: RunState, durationMs: number): DagTestReport {
@@ -87,6 +93,7 @@ function report(run: RunState, durationMs: number): DagTestReport {
     dataIntervalStart: new Date(run.run.dataIntervalStart).toISOString(),
     dataIntervalEnd: new Date(run.run.dataIntervalEnd).toISOString(),
     state: run.run.state === 'success' ? 'success' : 'failed',
+    failureReason: run.run.failureReason ?? null,
     durationMs: Math.round(durationMs * 100) / 100,
     tasks: [...run.tis.values()].map((ti) => ({
       taskId: ti.taskId, state: ti.state, tries: ti.tryNumber, durationMs: ti.durationMs, isolation: ti.isolation,

@@ -3,15 +3,18 @@
  * `pools`) do, as functions over one store opened for the command. They only talk to the
  * database: the scheduler that drives a run learns of a change from it.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { KilnConfig } from '../config/load.js';
-import { KilnError, UsageError } from '../errors.js';
+import { KilnError } from '../errors.js';
 import type { TaskResult } from '../protocol/messages.js';
+import { callbackLogFile } from '../scheduler/callbacks.js';
 import { loadRun, type RunContext } from '../scheduler/operations.js';
 import { activeTaskInstances, usedSlots } from '../scheduler/pool-limits.js';
-import { taskLogFile, taskWork } from '../scheduler/task-work.js';
+import { taskWork } from '../scheduler/task-work.js';
 import { createStore } from '../store/index.js';
-import type { PoolRow, RunRow, Store, TiRow } from '../store/types.js';
+import { tryLogFile } from './logs.js';
+import type { CallbackRow, PoolRow, RunRow, Store, TiRow } from '../store/types.js';
 
 /** Opens (and migrates) the configured database for one command. */
 export async function withStore<T>(config: Pick<KilnConfig, 'databaseUrl'>, fn: (store: Store) => Promise<T>): Promise<T> {
@@ -28,24 +31,41 @@ export async function withStore<T>(config: Pick<KilnConfig, 'databaseUrl'>, fn: 
 export interface RunReport {
   run: RunRow;
   tasks: TiRow[];
+  /** Callbacks still owed (not yet run). */
+  callbacks: CallbackRow[];
 }
 
 export async function showRun(store: Store, dagId: string, runId: string): Promise<RunReport> {
   const run = await store.getRun(dagId, runId);
-  if (!run) throw new UsageError(`DAG '${dagId}' has no run '${runId}'`);
-  return { run, tasks: await store.getTaskInstances(dagId, runId) };
+  if (!run) throw new KilnError('RUN_NOT_FOUND', `DAG '${dagId}' has no run '${runId}'`);
+  return { run, tasks: await store.getTaskInstances(dagId, runId), callbacks: await store.listCallbacks(dagId, runId) };
 }
 
 /** The text of one try's log file (`--try` defaults to the latest try). */
 export async function readTaskLog(store: Store, config: Pick<KilnConfig, 'logsFolder'>, key: { dagId: string; runId: string; taskId: string }, tryNumber?: number): Promise<{ file: string; text: string | null }> {
-  const ti = await store.getTaskInstance(key);
-  if (!ti) throw new KilnError('TASK_NOT_FOUND', `run '${key.runId}' of DAG '${key.dagId}' has no task '${key.taskId}'`);
-  const n = tryNumber ?? ti.tryNumber;
-  if (n < 1) throw new UsageError(`task '${key.taskId}' of run '${key.runId}' has not run yet`);
-  if (n > ti.tryNumber) throw new UsageError(`task '${key.taskId}' of run '${key.runId}' has had ${ti.tryNumber} tries, not ${n}`);
-  const file = taskLogFile(config.logsFolder, key.dagId, key.runId, key.taskId, n);
+  // The same checks as the API's log routes (app/logs.ts).
+  const { file } = await tryLogFile(store, config, key, tryNumber);
   // The file is created on the first line a try writes: a silent try has none.
   return { file, text: existsSync(file) ? readFileSync(file, 'utf8') : null };
+}
+
+/**
+ * The logs of a task instance's callbacks (`kiln tasks logs --callbacks`), oldest try first;
+ * without a task id, the DAG's run callbacks. Only callbacks that wrote something have a file.
+ */
+export function readCallbackLogs(config: Pick<KilnConfig, 'logsFolder'>, key: { dagId: string; runId: string; taskId?: string }, tryNumber?: number): Array<{ file: string; kind: string; tryNumber: number | null; text: string }> {
+  const sample = callbackLogFile(config.logsFolder, { dagId: key.dagId, runId: key.runId, taskId: key.taskId ?? null, tryNumber: 0, kind: 'success' });
+  const folder = dirname(sample);
+  if (!existsSync(folder)) return [];
+  const pattern = key.taskId === undefined ? /^()(success|failure)-callback\.log$/ : /^(\d+)\.(success|failure|retry|skipped)-callback\.log$/;
+  const found = readdirSync(folder).flatMap((name) => {
+    const m = pattern.exec(name);
+    if (!m) return [];
+    const n = key.taskId === undefined ? null : Number(m[1]);
+    if (tryNumber !== undefined && n !== tryNumber) return [];
+    return [{ file: join(folder, name), kind: m[2]!, tryNumber: n, text: readFileSync(join(folder, name), 'utf8') }];
+  });
+  return found.sort((a, b) => (a.tryNumber ?? 0) - (b.tryNumber ?? 0) || a.kind.localeCompare(b.kind));
 }
 
 /** Pools with the slots their queued and running task instances use now. */

@@ -21,9 +21,9 @@
  * claims runs again when the database is back. A shutdown during an outage waits for the
  * database at most FATAL_CLOSE_MS more, then drops what it could not write.
  */
-import type { KilnConfig } from '../config/load.js';
+import { DEFAULT_DRAIN_MS, DEFAULT_TAKEOVER_AFTER_MS, type KilnConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
-import { Scheduler, type LogLevel } from '../scheduler/scheduler.js';
+import { Scheduler, type LogFields, type LogLevel } from '../scheduler/scheduler.js';
 import { StoreOutage } from '../scheduler/store-outage.js';
 import { createStore } from '../store/index.js';
 import { openKilnContext } from './context.js';
@@ -31,6 +31,10 @@ import { RetentionCleaner } from './db-clean.js';
 import { StoreMaintenance } from './store-maintenance.js';
 import { dagSourcesFolder } from './dag-files.js';
 import { DagFolderSync } from './scheduler-dags.js';
+import { schedulerLog } from './log.js';
+import { metricsAddress, openTracer, schedulerMetrics, schedulerObservers, serveMetrics, timedDagSource, type MetricsAddress } from './metrics.js';
+import type { KilnObserver } from '../metrics/observer.js';
+import { describeCallback } from '../scheduler/callbacks.js';
 
 export interface SchedulerServiceOptions {
   exitWhenIdle?: boolean;
@@ -38,13 +42,15 @@ export interface SchedulerServiceOptions {
   drainMs?: number;
   /** A scheduler without heartbeat this long is dead and its runs are taken over. */
   takeoverAfterMs?: number;
-  log?: (level: LogLevel, message: string) => void;
+  /** Default: stderr, in the config's logFormat. */
+  log?: (level: LogLevel, message: string, fields?: LogFields) => void;
   /** Called once on a fatal error, before the shutdown starts (the CLI arms an exit deadline). */
   onFatal?: (reason: string) => void;
+  /** Where to serve /metrics (null: nowhere); default: metricsPort of the config, if set. */
+  metrics?: MetricsAddress | null;
 }
 
-export const DEFAULT_DRAIN_MS = 5_000;
-export const DEFAULT_TAKEOVER_AFTER_MS = 30_000;
+export { DEFAULT_DRAIN_MS, DEFAULT_TAKEOVER_AFTER_MS };
 const FATAL_CLOSE_MS = 10_000;
 
 export class SchedulerService {
@@ -52,14 +58,14 @@ export class SchedulerService {
   private stopRequested = false;
   private drainMs: number;
   private fatal: string | null = null;
-  private readonly log: (level: LogLevel, message: string) => void;
+  private readonly log: (level: LogLevel, message: string, fields?: LogFields) => void;
 
   constructor(
     private readonly config: KilnConfig,
     private readonly options: SchedulerServiceOptions = {},
   ) {
     this.drainMs = options.drainMs ?? DEFAULT_DRAIN_MS;
-    this.log = options.log ?? defaultLog;
+    this.log = options.log ?? schedulerLog(config.logFormat);
   }
 
   /** Starts a clean shutdown; `immediate` (a second signal) skips the drain. */
@@ -73,8 +79,22 @@ export class SchedulerService {
   async run(): Promise<number> {
     const { config, options, log } = this;
     const store = await createStore(config.databaseUrl);
+    let metricsServer: { close(): Promise<void> } | null = null;
+    let tracer: (KilnObserver & { close(): Promise<void> }) | null = null;
     try {
       await store.migrate();
+      const address = options.metrics === undefined ? metricsAddress(config) : options.metrics;
+      const metrics = address === null ? undefined : await schedulerMetrics(config, store);
+      if (metrics !== undefined && address !== null) {
+        const server = await serveMetrics(metrics, address);
+        metricsServer = server;
+        log('info', `serving metrics at ${server.url}`);
+      }
+      if (config.otlpEndpoint !== null) {
+        tracer = await openTracer(config.otlpEndpoint);
+        log('info', `exporting traces to ${config.otlpEndpoint}`);
+      }
+      const observers: KilnObserver[] = [...(metrics ? [metrics] : []), ...(tracer ? [tracer] : [])];
       const poolSlots = new Map<string, number>();
       const outage = new StoreOutage({
         onDown: (err) => log('warn', `the database is unreachable (${errorMessage(err)}): retrying until it answers; results of tasks that end meanwhile are kept in memory, and no task is started`),
@@ -83,23 +103,26 @@ export class SchedulerService {
       const ctx = await openKilnContext(config, {
         store,
         heartbeat: false, // the Scheduler beats on its own timer, with its own takeover policy
+        observers,
         engine: {
           poolSlots,
           poolsInStore: true, // other schedulers may share the database: slots are taken there
           onRunFinished: (run) => {
-            log('info', `run ${run.run.runId} of DAG ${run.run.dagId} ended ${run.run.state}`);
+            log('info', `run ${run.run.runId} of DAG ${run.run.dagId} ended ${run.run.state}`, { dag_id: run.run.dagId, run_id: run.run.runId });
             this.scheduler?.wake();
           },
-          onRunStale: (run) => log('warn', `run ${run.run.runId} of DAG ${run.run.dagId} was changed by another process; its tries here are cancelled and it is read again`),
+          onRunStale: (run) => log('warn', `run ${run.run.runId} of DAG ${run.run.dagId} was changed by another process; its tries here are cancelled and it is read again`, { dag_id: run.run.dagId, run_id: run.run.runId }),
+          onCallbackFailed: (row, error, file) => log('warn', `${describeCallback(row)} failed: ${error} (log: ${file})`),
           onError: (err) => this.fail(`writing to the database failed: ${errorMessage(err)}`),
           outage,
         },
       });
+      const dagFolder = new DagFolderSync(store, { dagsFolder: config.dagsFolder, parseTimeoutMs: config.parseTimeoutMs, sourcesDir: dagSourcesFolder(config), log: (m) => log('warn', m) });
       const scheduler = new Scheduler({
         store,
         engine: ctx.engine,
         schedulerId: ctx.schedulerId,
-        dagSource: new DagFolderSync(store, { dagsFolder: config.dagsFolder, parseTimeoutMs: config.parseTimeoutMs, sourcesDir: dagSourcesFolder(config), log: (m) => log('warn', m) }),
+        dagSource: metrics ? timedDagSource(dagFolder, metrics) : dagFolder,
         poolSlots,
         intervalMs: config.schedulerIntervalMs,
         dagDirListIntervalMs: config.dagDirListIntervalMs,
@@ -111,6 +134,7 @@ export class SchedulerService {
         log,
         onFenced: (reason) => this.fail(reason),
         outage,
+        ...schedulerObservers(metrics, observers),
       });
       this.scheduler = scheduler;
       if (this.stopRequested) scheduler.stop();
@@ -148,6 +172,8 @@ export class SchedulerService {
       log('info', 'scheduler stopped');
       return this.fatal === null ? 0 : 1;
     } finally {
+      await metricsServer?.close();
+      await tracer?.close().catch((err: unknown) => log('warn', `exporting the last traces failed: ${errorMessage(err)}`));
       await store.close();
     }
   }
@@ -171,8 +197,4 @@ function atMost(p: Promise<void>, ms: number): Promise<void> {
     setTimeout(resolve, ms).unref();
     p.then(resolve, () => resolve());
   });
-}
-
-function defaultLog(level: LogLevel, message: string): void {
-  process.stderr.write(`${new Date().toISOString()} ${level.padEnd(5)} ${message}\n`);
 }

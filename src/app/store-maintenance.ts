@@ -9,13 +9,16 @@
 import { errorMessage } from '../errors.js';
 import type { LogLevel } from '../scheduler/scheduler.js';
 import type { Store } from '../store/types.js';
+import { trimChangeFeed } from './change-feed.js';
 
 const CHECK_EVERY_MS = 15_000;
+const TRIM_FEED_EVERY_MS = 5 * 60_000;
 
 export class StoreMaintenance {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private told = false;
+  private lastTrimAt = Date.now();
 
   constructor(
     private readonly store: Store,
@@ -46,6 +49,16 @@ export class StoreMaintenance {
     } catch (err) {
       // An outage is the run engine's to report; maintenance just tries again next time.
       this.log('warn', `database maintenance (vacuum) failed: ${errorMessage(err)}`);
+    }
+    // The change feed keeps CHANGE_FEED_RETENTION_MS of events (a browser away longer reloads);
+    // trimmed every few minutes, in short batches.
+    if (Date.now() - this.lastTrimAt >= TRIM_FEED_EVERY_MS) {
+      this.lastTrimAt = Date.now();
+      try {
+        await trimChangeFeed(this.store);
+      } catch (err) {
+        this.log('warn', `database maintenance (trimming the change feed) failed: ${errorMessage(err)}`);
+      }
     }
   }
 }

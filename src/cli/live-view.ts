@@ -1,7 +1,7 @@
 import type { TiRow } from '../store/types.js';
 
 const SYMBOL: Record<string, string> = {
-  none: ' ', scheduled: '·', queued: '…', running: '▶', success: '✔', failed: '✘', up_for_retry: '↻', skipped: '↷', upstream_failed: '⊘',
+  none: ' ', scheduled: '·', queued: '…', running: '▶', success: '✔', failed: '✘', up_for_retry: '↻', skipped: '↷', upstream_failed: '⊘', up_for_reschedule: '◷',
 };
 
 /**

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
+import { registerBackfillCommand } from './commands/backfill.js';
 import { registerDagCommands } from './commands/dags.js';
 import { registerDagOpsCommands } from './commands/dags-ops.js';
 import { registerDbCommands } from './commands/db.js';
@@ -7,6 +8,8 @@ import { registerPoolCommands } from './commands/pools.js';
 import { registerRunCommands } from './commands/runs.js';
 import { registerSchedulerCommand } from './commands/scheduler.js';
 import { registerTaskCommands } from './commands/tasks.js';
+import { registerWebserverCommand } from './commands/webserver.js';
+import { registerWorkerCommands } from './commands/worker.js';
 import { EXIT, reportError } from './output.js';
 
 const program = new Command('kiln')
@@ -41,9 +44,12 @@ registerDagCommands(program, run);
 registerDagOpsCommands(program, run);
 registerDbCommands(program, run);
 registerSchedulerCommand(program, run);
+registerBackfillCommand(program, run);
 registerRunCommands(program, run);
 registerTaskCommands(program, run);
 registerPoolCommands(program, run);
+registerWebserverCommand(program, run);
+registerWorkerCommands(program, run);
 
 try {
   await program.parseAsync(process.argv);

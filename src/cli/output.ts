@@ -8,7 +8,7 @@ export function reportError(err: unknown): number {
   if (err instanceof KilnError) {
     process.stderr.write(`kiln: ${err.message}\n`);
     if (process.env.KILN_DEBUG && err.stack) process.stderr.write(`${err.stack}\n`);
-    return err instanceof DagImportError || ['USAGE', 'DAG_INVALID', 'DAG_IMPORT', 'DAG_NOT_FOUND', 'CONFIG_INVALID', 'TASK_NOT_FOUND', 'EXECUTOR'].includes(err.code) ? EXIT.usage : EXIT.failed;
+    return err instanceof DagImportError || ['USAGE', 'DAG_INVALID', 'DAG_IMPORT', 'DAG_NOT_FOUND', 'RUN_NOT_FOUND', 'POOL_NOT_FOUND', 'CONFIG_INVALID', 'TASK_NOT_FOUND', 'EXECUTOR'].includes(err.code) ? EXIT.usage : EXIT.failed;
   }
   const e = err as Error;
   process.stderr.write(`kiln: internal error: ${e?.message ?? String(err)}\n`);

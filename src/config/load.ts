@@ -11,6 +11,17 @@ export type { KilnConfig } from './schema.js';
 /** Config-file spellings without the unit suffix, as the issues and Airflow users write them. */
 const ALIASES: Record<string, keyof KilnConfig> = { drain: 'drainMs', takeoverAfter: 'takeoverAfterMs', retention: 'retentionMs' };
 
+/** Where `--metrics` without an address listens: this machine only (9464: the port OpenTelemetry's Prometheus exporter uses). */
+export const DEFAULT_METRICS_HOST = '127.0.0.1';
+/** The scheduler's shutdown drain and takeover time when neither flag nor config sets them. */
+export const DEFAULT_DRAIN_MS = 5_000;
+export const DEFAULT_TAKEOVER_AFTER_MS = 30_000;
+export const DEFAULT_METRICS_PORT = 9464;
+
+/** Where `kiln webserver` listens by default: this machine only. */
+export const DEFAULT_WEBSERVER_HOST = '127.0.0.1';
+export const DEFAULT_WEBSERVER_PORT = 8080;
+
 const CONFIG_FILES = ['kiln.config.ts', 'kiln.config.mts', 'kiln.config.js', 'kiln.config.mjs', 'kiln.config.json'];
 
 export interface LoadConfigOptions {
@@ -72,6 +83,15 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<KilnC
     drainMs: read('drainMs', raw) ?? 5_000,
     takeoverAfterMs: read('takeoverAfterMs', raw) ?? 30_000,
     retentionMs: read('retentionMs', raw) ?? null,
+    webserverHost: read('webserverHost', raw) ?? DEFAULT_WEBSERVER_HOST,
+    webserverPort: read('webserverPort', raw) ?? DEFAULT_WEBSERVER_PORT,
+    webserverAuth: read('webserverAuth', raw) ?? null,
+    metricsHost: read('metricsHost', raw) ?? DEFAULT_METRICS_HOST,
+    metricsPort: read('metricsPort', raw) ?? null,
+    metricsTaskLabels: read('metricsTaskLabels', raw) ?? false,
+    logFormat: read('logFormat', raw) ?? 'text',
+    otlpEndpoint: read('otlpEndpoint', raw) ?? null,
+    redisUrl: read('redisUrl', raw) ?? 'redis://127.0.0.1:6379',
   };
   // A relative SQLite path is relative to the project folder, not to wherever kiln runs later.
   const sqlitePath = /^(sqlite|file):/.test(config.databaseUrl) ? config.databaseUrl.replace(/^(sqlite|file):(\/\/)?/, '') : /^[a-z]+:\/\//i.test(config.databaseUrl) ? null : config.databaseUrl;

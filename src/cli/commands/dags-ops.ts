@@ -1,10 +1,6 @@
 /** `kiln dags trigger|pause|unpause`: changes to DAGs made beside a running scheduler, through the database. */
 import type { Command } from 'commander';
-import { storedDag } from '../../app/scheduler-dags.js';
-import { withStore } from '../../app/scheduler-ops.js';
 import { UsageError } from '../../errors.js';
-import { triggerRun } from '../../scheduler/run-creation.js';
-import type { RunRow } from '../../store/types.js';
 import { configFrom, type GlobalOptions } from '../config-flags.js';
 import { EXIT, printJson } from '../output.js';
 import { parseDateFlag, parseParams } from '../params.js';
@@ -34,17 +30,8 @@ export function registerDagOpsCommands(program: Command, run: Run): void {
         if (count > 1 && opts.runId !== undefined) throw new UsageError('--run-id names one run; it cannot be used with --count');
         if (count > 1 && logicalDate !== undefined) throw new UsageError('--logical-date names one run; it cannot be used with --count (see kiln backfill)');
         const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>());
-        const { runs, paused } = await withStore(config, async (store) => {
-          const dag = await storedDag(store, config, dagId);
-          const runs: RunRow[] = [];
-          let now = Date.now();
-          for (let i = 0; i < count; i++) {
-            const { run: row } = await triggerRun(store, dag, { params, runId: opts.runId, logicalDate, now });
-            runs.push(row);
-            now = row.queuedAt + 1;
-          }
-          return { runs, paused: dag.isPaused };
-        });
+        const [{ withStore }, { triggerDagRuns }] = await Promise.all([import('../../app/scheduler-ops.js'), import('../../app/trigger.js')]);
+        const { runs, paused } = await withStore(config, (store) => triggerDagRuns(store, config, dagId, { params, runId: opts.runId, logicalDate, count }));
         if (opts.json) printJson({ dagId, paused, runs: runs.map((r) => ({ runId: r.runId, state: r.state, runType: r.runType, logicalDate: iso(r.logicalDate), dataIntervalStart: iso(r.dataIntervalStart), dataIntervalEnd: iso(r.dataIntervalEnd), params: r.params })) });
         else {
           for (const r of runs) process.stdout.write(`queued run ${r.runId} of DAG ${dagId}\n`);
@@ -62,10 +49,8 @@ export function registerDagOpsCommands(program: Command, run: Run): void {
       .action((dagId: string, _opts: unknown, cmd: Command) =>
         run(async () => {
           const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>());
-          await withStore(config, async (store) => {
-            await storedDag(store, config, dagId);
-            await store.setDagPaused(dagId, paused);
-          });
+          const [{ withStore }, { setDagPaused }] = await Promise.all([import('../../app/scheduler-ops.js'), import('../../app/dags-view.js')]);
+          await withStore(config, (store) => setDagPaused(store, config, dagId, paused));
           process.stdout.write(`DAG ${dagId} ${paused ? 'paused' : 'unpaused'}\n`);
           return EXIT.ok;
         }),

@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
-import { runDagTest } from '../../app/dags-test.js';
-import { dagSourcesFolder, parseDagFolder } from '../../app/dag-files.js';
+import type { parseDagFolder } from '../../app/dag-files.js';
 import { KilnError } from '../../errors.js';
-import { withStore } from '../../app/scheduler-ops.js';
 import { configFrom, type GlobalOptions } from '../config-flags.js';
 import { LiveView } from '../live-view.js';
 import { EXIT, formatBytes, formatMs, formatTable, printJson } from '../output.js';
@@ -15,7 +13,7 @@ export function registerDagCommands(program: Command, run: (action: () => Promis
     .command('test')
     .description('run one DAG to completion in this process (no scheduler daemon)')
     .argument('<file-or-dag-id>', 'a DAG file, or the id of a DAG in the DAG folder')
-    .option('--executor <name>', 'thread | process | spawn | local, or a module path exporting an executor factory')
+    .option('--executor <name>', 'thread | process | spawn | local | bullmq, or a module path exporting an executor factory')
     .option('--params <json>', 'run parameters as a JSON object')
     .option('--run-id <id>', 'run id (default manual__<timestamp>)')
     .option('--logical-date <date>', 'the run\'s logical date (ISO 8601, UTC unless a zone is given; default now); the data interval is inferred from it')
@@ -26,6 +24,8 @@ export function registerDagCommands(program: Command, run: (action: () => Promis
         const logicalDate = parseDateFlag('--logical-date', opts.logicalDate);
         const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>(), { executor: opts.executor });
         const view = opts.json ? null : new LiveView();
+        // Loaded per command (here and below): a command pays only for what it uses at start.
+        const { runDagTest } = await import('../../app/dags-test.js');
         const report = await runDagTest(config, target, {
           params, runId: opts.runId, logicalDate, onTaskChange: (ti, all) => view?.update(ti, all), log: (m) => process.stderr.write(`kiln: ${m}\n`),
         });
@@ -51,6 +51,7 @@ export function registerDagCommands(program: Command, run: (action: () => Promis
     .action((opts: { json?: boolean }, cmd: Command) =>
       run(async () => {
         const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>());
+        const { dagSourcesFolder, parseDagFolder } = await import('../../app/dag-files.js');
         const parsed = await parseDagFolder(config.dagsFolder, config.parseTimeoutMs, dagSourcesFolder(config));
         const doc = {
           dags: parsed.filter((p) => p.dag).map((p) => ({ dagId: p.dag!.dagId, file: p.file, tasks: p.dag!.tasks.length, schedule: p.dag!.schedule })),
@@ -74,6 +75,7 @@ export function registerDagCommands(program: Command, run: (action: () => Promis
     .action((dagId: string, opts: { json?: boolean }, cmd: Command) =>
       run(async () => {
         const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>());
+        const { withStore } = await import('../../app/scheduler-ops.js');
         const { current, versions } = await withStore(config, async (store) => ({ current: (await store.getDag(dagId))?.version ?? null, versions: await store.listDagVersions(dagId) }));
         if (versions.length === 0) throw new KilnError('DAG_NOT_FOUND', `the database has no version of DAG '${dagId}' (run \`kiln dags list\` or a scheduler to record the DAG folder)`);
         const rows = versions.map((v) => ({ version: v.version, createdAt: new Date(v.createdAt).toISOString(), runs: v.runs, current: v.version === current }));
@@ -87,6 +89,7 @@ export function registerDagCommands(program: Command, run: (action: () => Promis
 /** `dags list` also refreshes what the store knows, when a store already exists. */
 async function recordParse(databaseUrl: string, parsed: Awaited<ReturnType<typeof parseDagFolder>>): Promise<void> {
   if (!databaseUrl.startsWith('postgres') && !(await import('node:fs')).existsSync(databaseUrl.replace(/^(sqlite|file):(\/\/)?/, ''))) return;
+  const { withStore } = await import('../../app/scheduler-ops.js');
   await withStore({ databaseUrl }, async (store) => {
     const now = Date.now();
     for (const p of parsed) {

@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { cleanDatabase, describeClean } from '../../app/db-clean.js';
-import { withStore } from '../../app/scheduler-ops.js';
 import { parseDurationMs } from '../../dag/duration.js';
 import { UsageError } from '../../errors.js';
 import { configFrom, type GlobalOptions } from '../config-flags.js';
@@ -14,6 +12,7 @@ export function registerDbCommands(program: Command, run: (action: () => Promise
       run(async () => {
         const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>());
         // withStore migrates the database before it hands the store over.
+        const { withStore } = await import('../../app/scheduler-ops.js');
         const dialect = await withStore(config, async (store) => store.dialect);
         process.stdout.write(`migrated ${dialect} database\n`);
         return EXIT.ok;
@@ -28,6 +27,8 @@ export function registerDbCommands(program: Command, run: (action: () => Promise
       run(async () => {
         const olderThanMs = olderThan(opts.olderThan);
         const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>());
+        const { withStore } = await import('../../app/scheduler-ops.js');
+        const { cleanDatabase, describeClean } = await import('../../app/db-clean.js');
         const report = await withStore(config, (store) => cleanDatabase(store, config, { olderThanMs, dryRun: opts.dryRun }));
         if (opts.json) printJson(report);
         else process.stdout.write(`${describeClean(report)}\n`);

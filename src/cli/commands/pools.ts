@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { poolUsage, withStore } from '../../app/scheduler-ops.js';
 import { UsageError } from '../../errors.js';
 import { DEFAULT_POOL } from '../../store/rows.js';
 import { configFrom, type GlobalOptions } from '../config-flags.js';
@@ -21,10 +20,8 @@ export function registerPoolCommands(program: Command, run: Run): void {
         const slots = Number(slotsRaw);
         if (!Number.isInteger(slots) || slots < 0) throw new UsageError(`slots must be an integer >= 0, got '${slotsRaw}'`);
         const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>());
-        await withStore(config, async (store) => {
-          const existing = (await store.listPools()).find((p) => p.name === name);
-          await store.setPool({ name, slots, description: opts.description ?? existing?.description ?? null });
-        });
+        const [{ withStore }, { savePool }] = await Promise.all([import('../../app/scheduler-ops.js'), import('../../app/pools.js')]);
+        await withStore(config, (store) => savePool(store, name, slots, opts.description));
         process.stdout.write(`pool ${name}: ${slots} slots\n`);
         return EXIT.ok;
       }),
@@ -37,6 +34,7 @@ export function registerPoolCommands(program: Command, run: Run): void {
     .action((opts: { json?: boolean }, cmd: Command) =>
       run(async () => {
         const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>());
+        const { poolUsage, withStore } = await import('../../app/scheduler-ops.js');
         const list = await withStore(config, poolUsage);
         if (opts.json) printJson({ pools: list.map((p) => ({ name: p.name, slots: p.slots, usedSlots: p.usedSlots, description: p.description })) });
         else process.stdout.write(formatTable(['pool', 'slots', 'used', 'description'], list.map((p) => [p.name, p.slots, p.usedSlots, p.description])));
@@ -50,10 +48,9 @@ export function registerPoolCommands(program: Command, run: Run): void {
     .argument('<name>')
     .action((name: string, _opts: unknown, cmd: Command) =>
       run(async () => {
-        if (name === DEFAULT_POOL) throw new UsageError(`the pool '${DEFAULT_POOL}' cannot be deleted`);
         const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>());
-        const deleted = await withStore(config, (store) => store.deletePool(name));
-        if (!deleted) throw new UsageError(`no pool named '${name}'`);
+        const [{ withStore }, { removePool }] = await Promise.all([import('../../app/scheduler-ops.js'), import('../../app/pools.js')]);
+        await withStore(config, (store) => removePool(store, name));
         process.stdout.write(`pool ${name} deleted\n`);
         return EXIT.ok;
       }),

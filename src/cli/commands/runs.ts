@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { showRun, withStore } from '../../app/scheduler-ops.js';
 import type { RunState } from '../../dag/types.js';
 import { UsageError } from '../../errors.js';
 import type { RunRow } from '../../store/types.js';
@@ -17,10 +16,12 @@ export function registerRunCommands(program: Command, run: Run): void {
     .description('one run and its task instances')
     .argument('<dag-id>')
     .argument('<run-id>')
-    .option('--json', 'print { run, tasks } as JSON')
+    .option('--json', 'print { run, tasks, callbacks } as JSON (callbacks: those still owed)')
     .action((dagId: string, runId: string, opts: { json?: boolean }, cmd: Command) =>
       run(async () => {
         const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>());
+        const { showRun, withStore } = await import('../../app/scheduler-ops.js');
+        const { describeCallback } = await import('../../scheduler/callbacks.js');
         const report = await withStore(config, (store) => showRun(store, dagId, runId));
         if (opts.json) {
           printJson(report);
@@ -28,13 +29,15 @@ export function registerRunCommands(program: Command, run: Run): void {
         }
         const r = report.run;
         const took = r.startedAt !== null && r.endedAt !== null ? `, took ${formatMs(r.endedAt - r.startedAt)}` : '';
-        process.stdout.write(`DAG ${r.dagId} run ${r.runId}: ${r.state} (${r.runType}, logical date ${iso(r.logicalDate)}, data interval ${iso(r.dataIntervalStart)} to ${iso(r.dataIntervalEnd)}, DAG version ${r.dagVersion}, queued ${iso(r.queuedAt)}, started ${iso(r.startedAt)}, ended ${iso(r.endedAt)}${took}, scheduler ${r.claimedBy ?? '-'})\n\n`);
+        const why = r.failureReason ? ` [${r.failureReason}]` : '';
+        process.stdout.write(`DAG ${r.dagId} run ${r.runId}: ${r.state}${why} (${r.runType}, logical date ${iso(r.logicalDate)}, data interval ${iso(r.dataIntervalStart)} to ${iso(r.dataIntervalEnd)}, DAG version ${r.dagVersion}, queued ${iso(r.queuedAt)}, started ${iso(r.startedAt)}, ended ${iso(r.endedAt)}${took}, scheduler ${r.claimedBy ?? '-'})\n\n`);
         process.stdout.write(
           formatTable(
             ['task', 'state', 'try', 'duration', 'isolation', 'pid', 'exit', 'signal', 'peak rss', 'error'],
             report.tasks.map((t) => [t.taskId, t.state, `${t.tryNumber}/${t.maxTries}`, formatMs(t.durationMs), t.isolation, t.pid, t.exitCode, t.signal, formatBytes(t.peakRssBytes), t.error ? t.error.split('\n')[0]!.slice(0, 80) : null]),
           ),
         );
+        for (const c of report.callbacks) process.stdout.write(`owed: ${describeCallback(c)} since ${iso(c.createdAt)}, held by ${c.owner ?? '-'}\n`);
         return EXIT.ok;
       }),
     );
@@ -52,6 +55,7 @@ export function registerRunCommands(program: Command, run: Run): void {
         const limit = Number(opts.limit);
         if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be an integer >= 1, got '${opts.limit}'`);
         const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>());
+        const { withStore } = await import('../../app/scheduler-ops.js');
         const list: RunRow[] = await withStore(config, (store) => store.listRuns({ dagId, states: opts.state ? [opts.state as RunState] : undefined, limit }));
         if (opts.json) printJson({ runs: list });
         else if (list.length === 0) process.stdout.write('no runs\n');
