@@ -33,6 +33,7 @@ import { dagSourcesFolder } from './dag-files.js';
 import { DagFolderSync } from './scheduler-dags.js';
 import { schedulerLog } from './log.js';
 import { metricsAddress, openTracer, schedulerMetrics, schedulerObservers, serveMetrics, timedDagSource, type MetricsAddress } from './metrics.js';
+import type { KilnMetrics } from '../metrics/index.js';
 import type { KilnObserver } from '../metrics/observer.js';
 import { describeCallback } from '../scheduler/callbacks.js';
 
@@ -55,6 +56,7 @@ const FATAL_CLOSE_MS = 10_000;
 
 export class SchedulerService {
   private scheduler: Scheduler | undefined;
+  private metrics: KilnMetrics | undefined;
   private stopRequested = false;
   private drainMs: number;
   private fatal: string | null = null;
@@ -66,6 +68,11 @@ export class SchedulerService {
   ) {
     this.drainMs = options.drainMs ?? DEFAULT_DRAIN_MS;
     this.log = options.log ?? schedulerLog(config.logFormat);
+  }
+
+  /** The scheduler's metrics in the Prometheus format (the web server's /metrics), or null while they are off. */
+  async scrapeMetrics(): Promise<{ contentType: string; body: string } | null> {
+    return this.metrics === undefined ? null : this.metrics.scrape();
   }
 
   /** Starts a clean shutdown; `immediate` (a second signal) skips the drain. */
@@ -85,6 +92,7 @@ export class SchedulerService {
       await store.migrate();
       const address = options.metrics === undefined ? metricsAddress(config) : options.metrics;
       const metrics = address === null ? undefined : await schedulerMetrics(config, store);
+      this.metrics = metrics;
       if (metrics !== undefined && address !== null) {
         const server = await serveMetrics(metrics, address);
         metricsServer = server;

@@ -27,6 +27,12 @@ export interface WebAppOptions {
    * refused (DNS rebinding).
    */
   allowedHosts?: readonly string[];
+  /**
+   * The Prometheus exposition served at /metrics (same auth as the API, for viewers too):
+   * the scheduler's registry when the web server runs inside `kiln scheduler`, else the
+   * database gauges. null: not available (yet).
+   */
+  metrics?: () => Promise<{ contentType: string; body: string } | null>;
 }
 
 const READS = ['GET', 'HEAD', 'OPTIONS'];
@@ -48,7 +54,7 @@ export function createWebApp(deps: ServerDeps, options: WebAppOptions): Hono {
     if (options.allowedHosts !== undefined && (host === undefined || !options.allowedHosts.includes(host))) {
       throw new HttpError(403, 'FORBIDDEN', `host '${host ?? ''}' is not this server's`);
     }
-    if (c.req.path.startsWith('/api/')) {
+    if (c.req.path.startsWith('/api/') || c.req.path === '/metrics') {
       const who = auth.authenticate(c);
       if (who === null) throw new HttpError(401, 'UNAUTHORIZED', 'sign in: open the URL kiln printed (it ends in ?token=...), or send Authorization: Bearer <token>');
       if (!READS.includes(c.req.method) && who.role !== 'admin') throw new HttpError(403, 'FORBIDDEN', 'a viewer cannot change anything');
@@ -68,6 +74,11 @@ export function createWebApp(deps: ServerDeps, options: WebAppOptions): Hono {
   for (const routes of [dagRoutes, runRoutes, taskRoutes, poolRoutes, systemRoutes]) api.route('/', routes(deps));
   api.get('/openapi.json', (c) => c.json(openApiDocument('1')));
   app.route(API_PREFIX, api);
+  app.get('/metrics', async (c) => {
+    const scraped = options.metrics === undefined ? null : await options.metrics();
+    if (scraped === null) throw new HttpError(404, 'NOT_FOUND', 'metrics are not turned on in this process');
+    return c.body(scraped.body, 200, { 'content-type': scraped.contentType });
+  });
 
   const ui = uiFiles(options.uiDir);
   app.get('/', (c) => {

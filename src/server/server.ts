@@ -8,7 +8,7 @@ import { ChangeFeedFollower, trimChangeFeed } from '../app/change-feed.js';
 import type { KilnConfig } from '../config/load.js';
 import { errorMessage, KilnError } from '../errors.js';
 import type { Store } from '../store/types.js';
-import { createWebApp } from './app.js';
+import { createWebApp, type WebAppOptions } from './app.js';
 import { isLoopback, openWebAuth } from './auth.js';
 
 export interface WebServer {
@@ -25,14 +25,14 @@ export interface WebServer {
 const TRIM_EVERY_MS = 5 * 60 * 1000;
 
 
-export async function startWebServer(options: { store: Store; config: KilnConfig; host: string; port: number; uiDir?: URL; log?: (message: string) => void }): Promise<WebServer> {
+export async function startWebServer(options: { store: Store; config: KilnConfig; host: string; port: number; uiDir?: URL; log?: (message: string) => void; metrics?: WebAppOptions['metrics'] }): Promise<WebServer> {
   const { store, config } = options;
   const log = options.log ?? (() => {});
   const { auth, generatedToken } = openWebAuth(config, options.host);
   const feed = new ChangeFeedFollower(store, { onError: (err) => log(`reading the change feed failed: ${errorMessage(err)}`) });
   // The Host allowlist needs the port, known once listening: the app reads it through this holder.
   const hosts: { allowed?: string[] } = {};
-  const app = createWebApp({ store, config, feed }, { auth, uiDir: options.uiDir, get allowedHosts() { return hosts.allowed; } });
+  const app = createWebApp({ store, config, feed }, { auth, uiDir: options.uiDir, metrics: options.metrics, get allowedHosts() { return hosts.allowed; } });
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: options.host, port: options.port });
     s.once('listening', () => resolve(s));

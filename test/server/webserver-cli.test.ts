@@ -53,8 +53,39 @@ describe('kiln webserver', () => {
       const [change] = await events.until((m) => m.event === 'change');
       expect(JSON.parse(change!.data)).toMatchObject({ kind: 'run', dagId: 'web_demo', runId: 'from-cli', state: 'queued' });
       events.close();
+      // /metrics: the database's gauges (the queued run counted), behind the same auth as the API.
+      expect((await fetch(`${url}metrics`)).status).toBe(401);
+      const metrics = await fetch(`${url}metrics`, { headers: { authorization: `Bearer ${token}` } });
+      expect(metrics.headers.get('content-type')).toMatch(/text\/plain/);
+      expect(await metrics.text()).toMatch(/^kiln_dag_runs\{dag_id="web_demo",state="queued"\} 1$/m);
       expect((await fetch(`${url}assets/app.js`)).status).toBe(200);
       expect((await fetch(`${url}assets/../package.json`)).status).toBe(404);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited, out).toBe(0);
+  });
+
+  it('inside kiln scheduler, serves the scheduler\'s own metrics at /metrics too', async () => {
+    const cwd = scratchProject('kiln-scheduler-web-');
+    const env: Record<string, string | undefined> = { ...process.env, KILN_DATABASE_URL: `sqlite:${join(cwd, 'kiln.db')}`, KILN_DAGS_FOLDER: WEB_FIXTURES, KILN_SCHEDULER_INTERVAL: '100ms' };
+    const triggered = await runKiln(['dags', 'trigger', 'web_demo', '--run-id', 'measured'], { cwd, env: { KILN_DATABASE_URL: env.KILN_DATABASE_URL, KILN_DAGS_FOLDER: WEB_FIXTURES } });
+    expect(triggered.code, triggered.stderr).toBe(0);
+    const child = spawn(process.execPath, [CLI, 'scheduler', '--executor', 'thread', '--webserver', '127.0.0.1:0', '--metrics', '127.0.0.1:0'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c));
+    child.stderr.on('data', (c: Buffer) => (out += c));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    try {
+      const printed = await until(() => /kiln web UI: (http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)/.exec(out)?.[1], 'the URL to be printed');
+      const token = new URL(printed).searchParams.get('token')!;
+      const scrape = async () => (await fetch(`${new URL(printed).origin}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+      // The engine's counters, which only the scheduler's registry has.
+      const text = await until(async () => {
+        const body = await scrape();
+        return /^kiln_task_instance_starts_total\{dag_id="web_demo"\} [1-9]/m.test(body) ? body : null;
+      }, 'the scheduler to count its starts', 30_000);
+      expect(text).toMatch(/^kiln_scheduler_heartbeats_total \d+/m);
     } finally {
       child.kill('SIGTERM');
     }

@@ -46,7 +46,8 @@ export function registerSchedulerCommand(program: Command, run: (action: () => P
         process.on('SIGTERM', onSignal);
         process.on('SIGINT', onSignal);
         // The web server opens its own connection to the database and only reads the store's change feed.
-        const web = opts.webserver === undefined ? null : await openWebServer(config, webserverAddress(config, opts.webserver));
+        // Its /metrics serves the scheduler's own registry (404 while metrics are off).
+        const web = opts.webserver === undefined ? null : await openWebServer(config, webserverAddress(config, opts.webserver), () => service.scrapeMetrics());
         try {
           const code = await service.run();
           // Whatever a task or library left behind must not keep a stopped scheduler alive.

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { KilnConfig } from '../../config/load.js';
 import { UsageError } from '../../errors.js';
 import type { WebServer } from '../../server/server.js';
+import type { Store } from '../../store/types.js';
 import { configFrom, type GlobalOptions } from '../config-flags.js';
 import { EXIT } from '../output.js';
 
@@ -27,13 +28,17 @@ export function registerWebserverCommand(program: Command, run: (action: () => P
 }
 
 /** Opens its own store (migrated) and serves it; prints the URL to open. `close()` stops both. */
-export async function openWebServer(config: KilnConfig, address: { host: string; port: number }): Promise<WebServer> {
+/**
+ * `metrics`: what /metrics serves (the scheduler's registry inside `kiln scheduler`); by
+ * default the database's gauges and this process's, loaded on the first scrape.
+ */
+export async function openWebServer(config: KilnConfig, address: { host: string; port: number }, metrics?: () => Promise<{ contentType: string; body: string } | null>): Promise<WebServer> {
   // Loaded when a web server is asked for: other commands never load Hono.
   const [{ startWebServer }, { createStore }] = await Promise.all([import('../../server/server.js'), import('../../store/index.js')]);
   const store = await createStore(config.databaseUrl);
   try {
     await store.migrate();
-    const web = await startWebServer({ store, config, host: address.host, port: address.port, log: (m) => process.stderr.write(`kiln webserver: ${m}\n`) });
+    const web = await startWebServer({ store, config, host: address.host, port: address.port, log: (m) => process.stderr.write(`kiln webserver: ${m}\n`), metrics: metrics ?? databaseMetrics(store) });
     process.stdout.write(`kiln web UI: ${web.openUrl}\n`);
     return {
       ...web,
@@ -63,4 +68,17 @@ function port(raw: string, flag: string): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--webserver: '${flag}' has no valid port (0-65535)`);
   return n;
+}
+
+/** The database gauges and the process metrics, for a web server without a scheduler; prom-client loads on the first scrape. */
+function databaseMetrics(store: Store): () => Promise<{ contentType: string; body: string }> {
+  let registry: Promise<{ scrape(): Promise<{ contentType: string; body: string }> }> | null = null;
+  return async () => {
+    registry ??= import('../../metrics/index.js').then(({ KilnMetrics }) => {
+      const metrics = new KilnMetrics();
+      metrics.attachDatabase(() => store.metricsSnapshot());
+      return metrics;
+    });
+    return (await registry).scrape();
+  };
 }
