@@ -117,7 +117,9 @@ async function drive(config: KilnConfig, found: FoundDag, report: BackfillReport
         made.set(s.runId, s.action);
         const run = await ctx.store.getRun(found.dag.dagId, s.runId);
         if (run === undefined) continue;
-        const state = await loadRunState(ctx.store, run, found.dag, found.file);
+        // A cleared run keeps the DAG version it was made with (its code is pinned to it).
+        const dag = run.dagVersion === found.version ? found.dag : ((await ctx.store.getDagVersion(run.dagId, run.dagVersion)) ?? found.dag);
+        const state = await loadRunState(ctx.store, run, dag, found.file);
         ctx.engine.adopt(state);
         log(`started run ${s.runId}${s.action === 'clear' ? ' (cleared, runs again)' : ''}`);
         inFlight.set(s.runId, ctx.engine.whenRunFinished(state));
