@@ -112,6 +112,19 @@ describe('bench harness (smoke scale)', () => {
     expect(metrics.ratio).toBeGreaterThan(0);
     expect(metrics.check.finishesSuccess).toBe(metrics.check.tisOn);
 
+    const web = cases.web.result;
+    expect(web.params).toMatchObject({ runs: 10, tasks: 10, cells: 100 });
+    positive(web.grid.serverMs);
+    positive(web.grid.httpMs);
+    expect(web.log.firstMs).toBeGreaterThan(0);
+    positive(web.log.ms);
+    positive(web.log.streamFirstEventMs);
+    // The Chromium part is skipped, with a note, where /usr/bin/chromium is missing.
+    if (existsSync('/usr/bin/chromium')) {
+      positive(web.browser.paintedMs);
+      positive(web.browser.logOpenMs);
+    } else expect(web.browser.skipped).toMatch(/not found/);
+
     if (redis) {
       positive(cases.bullmq.result.bullmq.jobsPerSec);
       positive(cases.bullmq.result.thread.jobsPerSec);
