@@ -71,6 +71,7 @@ export async function openKilnContext(config: KilnConfig, options: OpenContextOp
       // redisUrl, zombieTimeoutMs, dagsFolder: for the bullmq executor (src/remote/); the local one ignores them.
       extra: { workerHeapLimitMb: config.workerHeapLimitMb, redisUrl: config.redisUrl, zombieTimeoutMs: config.zombieTimeoutMs, dagsFolder: config.dagsFolder },
       ...(observed.workerRecycled ? { onWorkerRecycled: observed.workerRecycled } : {}),
+      onCapacity: () => late.engine?.poke(),
     });
     const executor = observers.length > 0 ? observeExecutor(rawExecutor, observers) : rawExecutor;
     const engineCallbacks = observers.length > 0 ? observedEngineCallbacks(observers, options.engine ?? {}) : options.engine;

@@ -13,6 +13,7 @@ import { DEFAULT_METRICS_PORT } from '../config/load.js';
 import { UsageError, errorMessage } from '../errors.js';
 import type { MetricsServer } from '../metrics/http.js';
 import type { KilnMetrics } from '../metrics/index.js';
+import type { LocalObserver } from '../remote/worker-host.js';
 import type { DagSource, SchedulerOptions } from '../scheduler/scheduler.js';
 import type { Store } from '../store/types.js';
 
@@ -62,6 +63,25 @@ export async function schedulerMetrics(config: Pick<KilnConfig, 'metricsTaskLabe
     }
   };
   return metrics;
+}
+
+/**
+ * The registry of one worker host (`kiln worker --metrics`): the tries it runs (starts, exits
+ * by reason, durations by outcome, peak RSS, CPU), its pools (sizes, recycles) and Node's
+ * process metrics, with the scheduler's names and labels. Task-instance finishes, runs, pools
+ * and the scheduler's own figures stay with the scheduler, which commits them.
+ */
+export async function workerMetrics(config: Pick<KilnConfig, 'metricsTaskLabels'>): Promise<{ metrics: KilnMetrics; observe: LocalObserver }> {
+  const { KilnMetrics, observeExecutor } = await import('../metrics/index.js');
+  const metrics = new KilnMetrics({ taskLabels: config.metricsTaskLabels });
+  return {
+    metrics,
+    observe: {
+      executor: (executor) => observeExecutor(executor, [metrics]),
+      event: (event) => metrics.executorEvent(event),
+      workerRecycled: (isolation, reason) => metrics.workerRecycled(isolation, reason),
+    },
+  };
 }
 
 /** The scheduler loop's observers: metrics (loop, heartbeats) and every observer's runStarted. */

@@ -84,6 +84,13 @@ export interface ExecutorOptions {
    * this interface; an executor may ignore it.
    */
   onWorkerRecycled?: (isolation: Isolation, reason: WorkerRecycleReason) => void;
+  /**
+   * Optional: freeSlots() rose without a try ending (the engine re-reads it only when a try
+   * ends or at a tick, and `dags test` has no tick), e.g. remote worker hosts came up or
+   * freed room. The engine dispatches again. Added in the fifth version of this interface;
+   * an executor that frees slots only when its own tries end never calls it.
+   */
+  onCapacity?: () => void;
 }
 
 export interface Executor {

@@ -10,6 +10,8 @@
  *   liveness      -> a host silent for zombieTimeoutMs fails its tries: `worker host lost`
  *   cancel(key)   -> a fence key the host checks before starting, the job removed if still
  *                    waiting, else a cancel to the host that runs it
+ *   backpressure  -> freeSlots() is bounded by the live hosts' slots (read each tick from their
+ *                    beats), so tries wait in kiln's priority order, not in Redis
  *
  * Invariant (as the local supervisor's): exactly one 'finished' per try, from finish() only.
  */
@@ -22,13 +24,14 @@ import { KilnError, errorMessage } from '../errors.js';
 import type { Executor, ExecutorEvent } from '../executor/types.js';
 import { serializeError } from '../protocol/errors.js';
 import type { TaskWork } from '../protocol/messages.js';
+import { freeSlotsFor, hostCapacity } from './host-capacity.js';
 import { HostWatch } from './host-watch.js';
 import { cancelled, lost } from './outcomes.js';
 import { connectRedis, loadBullmq, redactUrl, StreamReader, xadd, type Bullmq, type Redis } from './redis.js';
 import type { BullmqSettings } from './settings.js';
 import {
   BULL_PREFIX, CANCEL_TTL_MS, JOB_NAME, QUEUES_KEY, cancelKey, decode, encode, eventsStream, hostInbox, jobIdOf,
-  type FinishedEvent, type HostCommand, type HostEvent, type RemoteJob, type RemoteResult,
+  type FinishedEvent, type HostCommand, type HostEvent, type HostRecord, type RemoteJob, type RemoteResult,
 } from './wire.js';
 
 /** How often in-flight jobs are read back and hosts' liveness polled. */
@@ -73,6 +76,8 @@ export class BullmqExecutor implements Executor {
   private ticker: NodeJS.Timeout | null = null;
   private ticking = false;
   private own = 0;
+  /** The slots the live hosts offer us (host-capacity.ts); null: no live host. */
+  private capacity: number | null = null;
   private stopping = false;
   private stopped: Promise<void> | null = null;
 
@@ -104,17 +109,34 @@ export class BullmqExecutor implements Executor {
       clearTimeout(timer);
     }
     this.reader = new StreamReader(this.readerConnection, this.stream, (payload) => this.onHostEvent(payload));
+    // The first dispatch already sees the hosts' slots.
+    this.seeHosts(await this.hosts.live(this.redis, Date.now()).catch(() => []));
     this.ticker = setInterval(() => void this.tick(), TICK_MS);
     this.ticker.unref();
   }
 
+  /** Called on every dispatch: no Redis here, the hosts' slots are the last tick's reading. */
   freeSlots(): number {
-    return this.stopping ? 0 : this.s.parallelism - this.own;
+    return this.stopping ? 0 : freeSlotsFor(this.s.parallelism, this.own, this.capacity);
+  }
+
+  /**
+   * The live hosts as a tick read them (public for tests): their slots bound freeSlots().
+   * When that makes room without a try of ours ending (a host came up, or others' tries
+   * ended there), nothing else would wake the engine: onCapacity() does.
+   */
+  seeHosts(live: readonly HostRecord[]): void {
+    const before = this.freeSlots();
+    const oursRunning = new Map<string, number>();
+    for (const e of this.inFlight.values()) if (e.work !== null && e.started && e.host !== null) oursRunning.set(e.host, (oursRunning.get(e.host) ?? 0) + 1);
+    this.capacity = hostCapacity(live, oursRunning);
+    const after = this.freeSlots();
+    if (after > before && after > 0) this.s.onCapacity?.();
   }
 
   submit(work: TaskWork): void {
     if (this.stopping || this.redis === null) throw new KilnError('EXECUTOR', `the executor is ${this.redis === null ? 'not started' : 'stopping'}; task ${work.key} was not queued`);
-    if (this.freeSlots() <= 0) throw new KilnError('EXECUTOR', `no free slot for task ${work.key}: ${this.own} of ${this.s.parallelism} in flight; submit only while freeSlots() > 0`);
+    if (this.freeSlots() <= 0) throw new KilnError('EXECUTOR', `no free slot for task ${work.key}: ${this.own} in flight (parallelism ${this.s.parallelism}, worker hosts offer ${this.capacity ?? 'no live host'}); submit only while freeSlots() > 0`);
     if (this.inFlight.has(work.key)) throw new KilnError('EXECUTOR', `task ${work.key} is already in flight in this executor`);
     const entry: InFlight = {
       key: work.key, jobId: jobIdOf(work.key), queue: work.queue ?? 'default', work, host: null, started: false,
@@ -286,8 +308,10 @@ export class BullmqExecutor implements Executor {
       const at = Date.now();
       await Promise.all([...this.inFlight.values()].filter((e) => !e.checking && !e.adding && e.nextCheckAt <= at).map((e) => this.readBack(e)));
       await this.checkHosts(at);
+      const live = await this.hosts.live(this.redis, at);
+      this.seeHosts(live);
       const waiting = new Set([...this.inFlight.values()].filter((e) => e.work !== null && !e.started && at - e.submittedAt > QUIET_MS).map((e) => e.queue));
-      await this.hosts.checkConsumers(this.redis, waiting, at);
+      this.hosts.checkConsumers(live, waiting);
       // Kept alive while we read it; recreated if Redis came back empty.
       await this.redis.pexpire(this.stream, CANCEL_TTL_MS);
       if (this.queues.size > 0) await this.redis.sadd(QUEUES_KEY, ...this.queues.keys());

@@ -1,7 +1,8 @@
 /**
  * The scheduler's view of worker hosts, read from their records in Redis: which of the hosts
- * holding our jobs went silent (HostLiveness), and whether a queue with waiting tries has
- * any live consumer at all (said once, not on every tick).
+ * holding our jobs went silent (HostLiveness), which hosts are live (their slots bound how
+ * many tries we keep in flight: host-capacity.ts), and whether a queue with waiting tries
+ * has any live consumer at all (said once, not on every tick).
  */
 import { HostLiveness } from './host-liveness.js';
 import type { Redis } from './redis.js';
@@ -27,15 +28,20 @@ export class HostWatch {
     }));
   }
 
+  /** The hosts that beat within zombieTimeoutMs (their records), read once a tick. */
+  async live(redis: Redis, at: number): Promise<HostRecord[]> {
+    const ids = await redis.zrangebyscore(HOSTS_KEY, at - this.zombieTimeoutMs, '+inf');
+    const raw = ids.length === 0 ? [] : await redis.mget(ids.map(hostKey));
+    return raw.flatMap((r) => (r == null ? [] : [JSON.parse(r) as HostRecord]));
+  }
+
   /**
    * Says once per queue when tries wait there and no live host consumes it (a typo in a
    * task's `queue`, or its hosts are down), and once when one does again.
    */
-  async checkConsumers(redis: Redis, waiting: ReadonlySet<string>, at: number): Promise<void> {
+  checkConsumers(live: readonly HostRecord[], waiting: ReadonlySet<string>): void {
     if (waiting.size === 0 && this.unconsumed.size === 0) return;
-    const ids = await redis.zrangebyscore(HOSTS_KEY, at - this.zombieTimeoutMs, '+inf');
-    const raw = ids.length === 0 ? [] : await redis.mget(ids.map(hostKey));
-    const consumed = new Set(raw.flatMap((r) => (r == null ? [] : (JSON.parse(r) as HostRecord).queues)));
+    const consumed = new Set(live.flatMap((h) => h.queues));
     for (const queue of waiting) {
       if (consumed.has(queue) || this.unconsumed.has(queue)) continue;
       this.unconsumed.add(queue);

@@ -10,6 +10,8 @@ export interface BullmqSettings {
   parallelism: number;
   taskApi: ExecutorOptions['taskApi'];
   onEvent: ExecutorOptions['onEvent'];
+  /** Room appeared without a try ending (worker hosts' slots freed or added): the engine dispatches again. */
+  onCapacity?: () => void;
   logDir: string;
   redisUrl: string;
   /** A worker host silent this long loses its tries. */
@@ -37,6 +39,7 @@ export function bullmqSettings(options: ExecutorOptions): BullmqSettings {
     parallelism: options.parallelism,
     taskApi: options.taskApi,
     onEvent: options.onEvent,
+    ...(options.onCapacity ? { onCapacity: options.onCapacity } : {}),
     logDir: resolve(options.logDir),
     redisUrl,
     zombieTimeoutMs,

@@ -21,7 +21,7 @@ import { randomUUID } from 'node:crypto';
 import type { Job, Queue, Worker } from 'bullmq';
 import type { Isolation } from '../dag/types.js';
 import { createLocalExecutor } from '../executor/local-executor.js';
-import type { Executor, ExecutorEvent, ExecutorOptions } from '../executor/types.js';
+import type { Executor, ExecutorEvent, ExecutorOptions, WorkerRecycleReason } from '../executor/types.js';
 import { deserializeError } from '../protocol/errors.js';
 import type { TaskWork } from '../protocol/messages.js';
 import { cancelled, failedEvent } from './outcomes.js';
@@ -47,6 +47,19 @@ export interface WorkerHostOptions {
   /** The local supervisor's own settings (recycling, memory limits, kill grace). */
   local: Pick<ExecutorOptions, 'maxTasksPerWorker' | 'maxWorkerMemoryBytes' | 'maxTaskMemoryBytes' | 'killGraceMs' | 'extra'>;
   log: (message: string) => void;
+  /** Optional (metrics, wired by the app layer): sees the tries this host runs and its pools. */
+  observe?: LocalObserver;
+}
+
+/**
+ * What `kiln worker --metrics` hooks into the local supervisor, as the scheduler's metrics
+ * hook into its executor: the executor as seen (hand-overs, pool sizes), its events and its
+ * pool recycles.
+ */
+export interface LocalObserver {
+  executor(executor: Executor): Executor;
+  event(event: ExecutorEvent): void;
+  workerRecycled(isolation: Isolation, reason: WorkerRecycleReason): void;
 }
 
 /** The most of a try's log sent back to the scheduler. */
@@ -98,15 +111,23 @@ export class WorkerHost {
   constructor(private readonly o: WorkerHostOptions) {
     this.id = `${o.name.replace(/[^A-Za-z0-9_.-]/g, '_')}-${randomUUID().slice(0, 8)}`;
     this.gate = new SlotGate(o.slots);
-    this.local = createLocalExecutor({
+    const observe = o.observe;
+    const local = createLocalExecutor({
       ...o.local,
       parallelism: o.slots,
       defaultIsolation: o.isolation,
       logDir: o.logsFolder,
       heartbeatIntervalMs: o.heartbeatIntervalMs,
       taskApi: { xcom: (dagId, runId, taskId) => this.pullXcom(dagId, runId, taskId) },
-      onEvent: (event) => this.onLocalEvent(event),
+      onEvent: observe
+        ? (event) => {
+            observe.event(event);
+            this.onLocalEvent(event);
+          }
+        : (event) => this.onLocalEvent(event),
+      ...(observe ? { onWorkerRecycled: (isolation: Isolation, reason: WorkerRecycleReason) => observe.workerRecycled(isolation, reason) } : {}),
     });
+    this.local = observe ? observe.executor(local) : local;
   }
 
   /** The BullMQ lock of a job: renewed every half of it while the try runs. */

@@ -255,4 +255,39 @@ describe.skipIf(!hasRedisServer() && !process.env.CI)('bullmq executor with kiln
       if (!empty) expect(result.tasks.map((t) => t.tries)).toEqual([1, 1, 1, 1, 1, 1]);
     }
   }, 180_000);
+  it('kiln worker --metrics serves /metrics of the tries it ran, with the scheduler\'s names and labels, never a run id', async () => {
+    const w = await startWorker('w-metrics', 'default', 2, false, ['--isolation', 'thread', '--metrics', '127.0.0.1:0']);
+    const url = /serving metrics at (http:\/\/\S+\/metrics)/.exec(w.output())?.[1];
+    expect(url, w.output()).toBeDefined();
+    const { cwd } = project();
+    const run = dagsTest(cwd, 'metrics.ts', {});
+    await Promise.race([run.exited, new Promise((resolve) => setTimeout(resolve, 90_000))]);
+    const result = JSON.parse(run.output().slice(run.output().indexOf('{'))) as { state: string; runId: string; tasks: Array<{ taskId: string; state: string }> };
+    expect(result.state, run.output()).toBe('failed');
+    expect(Object.fromEntries(result.tasks.map((t) => [t.taskId, t.state]))).toEqual({ ok1: 'success', ok2: 'success', ok3: 'success', boom: 'failed' });
+
+    const res = await fetch(url!);
+    expect(res.status).toBe(200);
+    const body = await res.text();
+    const sample = (series: string): number | undefined => {
+      const line = body.split('\n').find((l) => l.startsWith(`${series} `));
+      return line === undefined ? undefined : Number(line.slice(series.length + 1));
+    };
+    const dag = 'dag_id="remote_metrics"';
+    expect(sample(`kiln_task_instance_starts_total{${dag}}`), body).toBe(4);
+    expect(sample(`kiln_task_try_exits_total{${dag},reason="exception",signal=""}`), body).toBe(1);
+    expect(sample(`kiln_task_try_duration_seconds_count{${dag},isolation="thread",state="success"}`), body).toBe(3);
+    expect(sample(`kiln_task_try_duration_seconds_count{${dag},isolation="thread",state="failed"}`), body).toBe(1);
+    expect(sample(`kiln_task_queued_duration_seconds_count{${dag},isolation="thread"}`), body).toBe(4);
+    expect(sample(`kiln_task_try_peak_rss_bytes_count{${dag},isolation="thread"}`), body).toBe(4);
+    // The worker pool (pre-warmed thread pool) and Node's own process metrics.
+    expect(body).toMatch(/^kiln_worker_pool_workers\{isolation="thread",state="idle"\} \d+$/m);
+    expect(body).toMatch(/^# TYPE kiln_worker_recycles_total counter$/m);
+    expect(body).toMatch(/^process_cpu_user_seconds_total \d/m);
+    expect(body).toMatch(/^kiln_executor_slots\{state="open"\} 2$/m);
+    // Labels as the scheduler's: never a run id, no task_id without metricsTaskLabels, no series of the scheduler's own.
+    expect(body).not.toContain(result.runId);
+    expect(body).not.toMatch(/run_id|task_id=/);
+    expect(body).not.toMatch(/^kiln_task_instance_finishes_total\{/m);
+  }, 120_000);
 });

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { dag } from '../../src/dag/authoring.js';
 import { serializeDag } from '../../src/dag/serialize.js';
+import { BullmqExecutor } from '../../src/remote/bullmq-executor.js';
+import { freeSlotsFor, hostCapacity } from '../../src/remote/host-capacity.js';
 import { HostLiveness } from '../../src/remote/host-liveness.js';
+import { bullmqSettings } from '../../src/remote/settings.js';
 import { SlotGate } from '../../src/remote/slot-gate.js';
 import { decode, jobIdOf, keyOfJobId, type HostRecord } from '../../src/remote/wire.js';
 
@@ -49,6 +52,47 @@ describe('remote: HostLiveness', () => {
     l.observe(new Map([['h', record(1)]]), 0);
     expect(l.observe(new Map([['h', record(1)]]), 20_000)).toEqual([]);
     expect(l.observe(new Map([['h', record(1)]]), 23_001)).toEqual(['h']);
+  });
+});
+
+describe('remote: backpressure (freeSlots bounded by the live hosts)', () => {
+  const host = (id: string, slots: number, running: number, queues = ['default']): HostRecord => ({ id, name: id, hostname: 'x', pid: 1, queues, slots, running, seq: 1, startedAt: 0, at: 0 });
+
+  it("sums the hosts' slots once each, less what others run there; our own tries are the in-flight count", () => {
+    expect(hostCapacity([], new Map())).toBeNull();
+    // A host serving two queues counts once; b runs 1 try of another scheduler's.
+    expect(hostCapacity([host('a', 4, 0, ['default', 'gpu']), host('b', 2, 1)], new Map())).toBe(5);
+    // Two of a's running tries are ours: not others' load (the in-flight count holds them).
+    expect(hostCapacity([host('a', 4, 3), host('b', 2, 0)], new Map([['a', 2]]))).toBe(5);
+    // A beat older than our 'started' events never goes below zero, a full host offers nothing.
+    expect(hostCapacity([host('a', 2, 1)], new Map([['a', 2]]))).toBe(2);
+    expect(hostCapacity([host('a', 2, 2)], new Map())).toBe(0);
+    expect(freeSlotsFor(16, 3, 5)).toBe(2);
+    expect(freeSlotsFor(4, 1, 10)).toBe(3);
+    expect(freeSlotsFor(4, 1, null)).toBe(3); // no live host: queue up to parallelism
+  });
+
+  it('freeSlots() follows the hosts a tick read, and wakes the engine when room appears', () => {
+    let wakes = 0;
+    const executor = new BullmqExecutor(bullmqSettings({
+      parallelism: 8, defaultIsolation: 'thread', logDir: '/tmp/kiln-unit-logs', taskApi: { xcom: async () => undefined },
+      onEvent: () => {}, onCapacity: () => wakes++,
+    }));
+    expect(executor.freeSlots()).toBe(8); // no host read yet: as without backpressure
+    executor.seeHosts([host('a', 2, 0), host('b', 1, 0, ['gpu'])]);
+    expect(executor.freeSlots()).toBe(3);
+    expect(wakes).toBe(0);
+    executor.seeHosts([host('a', 2, 2), host('b', 1, 1, ['gpu'])]); // others filled them
+    expect(executor.freeSlots()).toBe(0);
+    executor.seeHosts([host('a', 2, 1), host('b', 1, 1, ['gpu'])]);
+    expect(executor.freeSlots()).toBe(1);
+    expect(wakes).toBe(1);
+    executor.seeHosts([host('a', 2, 1), host('b', 1, 1, ['gpu']), host('c', 32, 0)]);
+    expect(executor.freeSlots()).toBe(8); // never past parallelism
+    expect(wakes).toBe(2);
+    executor.seeHosts([]); // every host gone: work queues up to parallelism, no wake-up needed
+    expect(executor.freeSlots()).toBe(8);
+    expect(wakes).toBe(2);
   });
 });
 

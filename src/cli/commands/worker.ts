@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
+import { metricsAddress, serveMetrics, workerMetrics } from '../../app/metrics.js';
 import { ISOLATIONS, type Isolation } from '../../dag/types.js';
 import { parseDurationMs } from '../../dag/duration.js';
 import { UsageError } from '../../errors.js';
@@ -12,6 +13,7 @@ interface WorkerFlags {
   isolation?: string;
   name?: string;
   drain?: string;
+  metrics?: string | boolean;
 }
 
 const QUEUE_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/;
@@ -26,6 +28,7 @@ export function registerWorkerCommands(program: Command, run: (action: () => Pro
     .option('--isolation <isolation>', 'thread | process | spawn: the pool pre-warmed, for tasks that name none (default: defaultIsolation)')
     .option('--name <name>', 'this host\'s name in `kiln workers list` and in failure reasons (default: the hostname)')
     .option('--drain <duration>', 'at SIGTERM/SIGINT, how long running tries may finish before they are cancelled (default: drainMs); a second signal exits at once')
+    .option('--metrics [address]', 'serve Prometheus metrics of the tries this host runs at http://<address>/metrics; address [host:]port (config metricsHost/metricsPort / KILN_METRICS_HOST, KILN_METRICS_PORT; default 127.0.0.1:9464)')
     .action((opts: WorkerFlags, cmd: Command) =>
       run(async () => {
         const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>());
@@ -36,10 +39,14 @@ export function registerWorkerCommands(program: Command, run: (action: () => Pro
         if (opts.isolation !== undefined && !(ISOLATIONS as readonly string[]).includes(opts.isolation)) throw new UsageError(`--isolation must be one of ${ISOLATIONS.join(', ')}, got '${opts.isolation}'`);
         const drainMs = opts.drain === undefined ? config.drainMs : parseDurationMs(/^\d+$/.test(opts.drain) ? Number(opts.drain) : opts.drain);
         if (drainMs === undefined || drainMs < 0) throw new UsageError(`--drain must be milliseconds or a duration like '30s', got '${opts.drain}'`);
+        const address = metricsAddress(config, opts.metrics);
         const log = (message: string): void => void process.stderr.write(`kiln worker: ${message}\n`);
-        // Loaded per command: other commands never pay for the remote parts.
+        // Loaded per command: other commands never pay for the remote parts (nor for prom-client without metrics).
         const { WorkerHost } = await import('../../remote/worker-host.js');
         const { redactUrl } = await import('../../remote/redis.js');
+        const observed = address === null ? null : await workerMetrics(config);
+        const metricsServer = observed === null || address === null ? null : await serveMetrics(observed.metrics, address);
+        if (metricsServer !== null) log(`serving metrics at ${metricsServer.url}`);
         const host = new WorkerHost({
           redisUrl: config.redisUrl, queues, slots, name: opts.name ?? hostname(),
           isolation: (opts.isolation as Isolation | undefined) ?? config.defaultIsolation,
@@ -50,6 +57,7 @@ export function registerWorkerCommands(program: Command, run: (action: () => Pro
             maxTaskMemoryBytes: config.maxTaskMemoryBytes, killGraceMs: config.killGraceMs, extra: { workerHeapLimitMb: config.workerHeapLimitMb },
           },
           log,
+          ...(observed === null ? {} : { observe: observed.observe }),
         });
         const stopped = new Promise<void>((resolve) => {
           let signals = 0;
@@ -70,6 +78,7 @@ export function registerWorkerCommands(program: Command, run: (action: () => Pro
         await host.start();
         log(`${host.id} consuming ${queues.join(', ')} with ${slots} slots (${(opts.isolation as string | undefined) ?? config.defaultIsolation} pre-warmed) on ${redactUrl(config.redisUrl)}`);
         await stopped;
+        await metricsServer?.close();
         log('stopped');
         // Whatever a task left behind must not keep a stopped worker alive.
         setTimeout(() => process.exit(EXIT.ok), 3000).unref();
