@@ -22,7 +22,8 @@
  *
  * When the database is away (a write fails on a lost connection), the batch that failed
  * and everything after it wait in memory, in order; nothing is dispatched until they are
- * written (see flush() and store-outage.ts). Any other failed write is fatal (onError).
+ * written (see engine-writer.ts, which owns the flush loop, and store-outage.ts). Any other
+ * failed write is fatal (onError).
  */
 import { decides } from '../dag/decisions.js';
 import { retryDelayMs } from '../dag/retry.js';
@@ -30,15 +31,16 @@ import type { Isolation, TiState } from '../dag/types.js';
 import { KilnError } from '../errors.js';
 import type { Executor, ExecutorEvent, TaskApi } from '../executor/types.js';
 import { taskKey } from '../protocol/messages.js';
-import type { CallbackRow, Store, TiRow, TiWrite } from '../store/types.js';
+import type { CallbackRow, Store, TiRow, TiWrite, WriteBatch, WriteBatchResult } from '../store/types.js';
 import type { CallbackRunContext } from './callbacks.js';
 import { EngineCallbacks } from './engine-callbacks.js';
 import { OrphanTries } from './orphans.js';
-import { PendingWrites } from './pending-writes.js';
+import type { PendingWrites } from './pending-writes.js';
 import { ReadyQueue } from './ready-queue.js';
 import { RetryTimer } from './retry-timer.js';
 import { RunTimeouts } from './run-timeouts.js';
-import { Backoff, confirmApplied, StoreOutage } from './store-outage.js';
+import { EngineWriter } from './engine-writer.js';
+import { Backoff, StoreOutage } from './store-outage.js';
 import { taskLogFile, taskWork } from './task-work.js';
 import { isActive, isFinished, runKey, RunState } from './run-state.js';
 
@@ -81,12 +83,6 @@ export interface RunEngineOptions {
 type TryEnd = Omit<Extract<ExecutorEvent, { type: 'finished' }>, 'type' | 'key'>;
 
 const DEFAULT_ORPHAN_GRACE_MS = 60_000;
-/**
- * How long a try's queued -> running change may wait for company. A pooled try starts
- * within microseconds of its submit, so committing 'running' on its own doubled the
- * transactions per task; it rides with the try's next write (usually its end) instead.
- */
-const LAZY_WRITE_MS = 50;
 
 export class RunEngine {
   private readonly runs = new Map<string, RunState>();
@@ -109,27 +105,11 @@ export class RunEngine {
   private readonly reloads = new Set<string>();
   private frozen = false;
   private detached = false;
-  private pending = new PendingWrites();
-  private flushing = false;
-  private flushAgain = false;
-  /** Backstop for lazy writes (see PendingWrites): they reach the database within LAZY_WRITE_MS. */
-  private lazyTimer: NodeJS.Timeout | null = null;
-  private flushScheduled = false;
-  private readonly idleWaiters: Array<() => void> = [];
+  /** The persistence loop: batches, the outage's kept writes, idle waiters (see engine-writer.ts). */
+  private readonly writer: EngineWriter;
   private readonly runWaiters = new Map<string, Array<{ resolve: (run: RunState) => void; reject: (err: unknown) => void }>>();
   private readonly now: () => number;
   private readonly outage: StoreOutage;
-  /**
-   * The batch being written, and after a write failed on a lost connection, that batch (with
-   * what the pools held then) until it is written again, as it is, before anything newer.
-   */
-  private unwritten: { pending: PendingWrites; usedAtWrite?: ReadonlyMap<string, number> } | null = null;
-  /** From a write failing on a lost connection until everything kept since has been written (see writesBehind). */
-  private catchingUp = false;
-  private readonly backoff = new Backoff();
-  private retryTimer: NodeJS.Timeout | null = null;
-  /** A write failed for a reason other than a lost connection: nothing more is written. */
-  private failure: { err: unknown } | null = null;
 
   /** Answers runners' XCom pulls: from memory for runs held here, else from the store. */
   readonly taskApi: TaskApi = {
@@ -149,13 +129,19 @@ export class RunEngine {
       sourcesFolder: options.sourcesFolder, now: this.now, onFailed: options.onCallbackFailed,
     });
     this.outage = options.outage ?? new StoreOutage();
-    // Someone's call went through: the database is back, write now rather than after the backoff.
-    this.outage.onRecovered(() => {
-      if (this.retryTimer === null) return;
-      clearTimeout(this.retryTimer);
-      this.retryTimer = null;
-      this.requestFlush();
+    this.writer = new EngineWriter(options.store, this.outage, {
+      dispatch: () => this.dispatch(),
+      poolsAtWrite: () => (options.poolsInStore ? new Map(this.poolUsed) : undefined),
+      committed: (p, answer, usedAtWrite) => this.committed(p, answer, usedAtWrite),
+      reloadsDue: () => this.reloads.size > 0,
+      applyReloads: () => this.applyReloads(),
+      failed: (err) => this.writeFailed(err),
     });
+  }
+
+  /** What the next flush writes (the writer swaps it for a fresh one as it cuts a batch). */
+  private get pending(): PendingWrites {
+    return this.writer.pending;
   }
 
   get runCount(): number {
@@ -254,7 +240,7 @@ export class RunEngine {
     } catch (err) {
       this.options.onError?.(err);
     }
-    // A try's start alone is not worth a transaction (see LAZY_WRITE_MS).
+    // A try's start alone is not worth a transaction (see LAZY_WRITE_MS in engine-writer.ts).
     this.requestFlush(event.type !== 'started');
   };
 
@@ -327,13 +313,12 @@ export class RunEngine {
 
   /** Resolves when nothing is pending: no writes, no flush in progress (ready tasks blocked by a limit may remain). */
   whenIdle(): Promise<void> {
-    if (this.failure !== null || (!this.flushing && !this.flushScheduled && this.isPendingEmpty())) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.writer.whenIdle();
   }
 
   /** Resolves when the run reaches success or failed; rejects if it goes stale or the engine fails. */
   whenRunFinished(run: RunState): Promise<RunState> {
-    if (this.failure !== null) return Promise.reject(this.failure.err);
+    if (this.writer.failure !== null) return Promise.reject(this.writer.failure.err);
     if (run.stale) return Promise.reject(staleError(run));
     if (!this.runs.has(run.key) && (run.run.state === 'success' || run.run.state === 'failed')) return Promise.resolve(run);
     return new Promise((resolve, reject) => {
@@ -350,7 +335,7 @@ export class RunEngine {
    * so the scheduler loop acts on nothing it reads from it.
    */
   get writesBehind(): boolean {
-    return this.catchingUp;
+    return this.writer.writesBehind;
   }
 
   /**
@@ -379,15 +364,7 @@ export class RunEngine {
    * them (queued or running), and the next scheduler runs them again with a new try number.
    */
   dropUnwritten(): number {
-    const dropped = (this.unwritten?.pending.tis.size ?? 0) + this.pending.tis.size;
-    this.unwritten = null;
-    this.pending = new PendingWrites();
-    this.catchingUp = false;
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
-    this.failure ??= { err: new KilnError('STORE_UNAVAILABLE', 'the database is unreachable: writes dropped at shutdown') };
-    for (const resolve of this.idleWaiters.splice(0)) resolve();
-    return dropped;
+    return this.writer.dropUnwritten();
   }
 
   close(): void {
@@ -593,7 +570,7 @@ export class RunEngine {
     const key = taskKey(ti.dagId, ti.runId, ti.taskId, ti.tryNumber);
     this.tries.delete(key);
     // Not yet submitted: in the pending batch, or in the one waiting for the database.
-    for (const works of this.unwritten ? [this.pending.works, this.unwritten.pending.works] : [this.pending.works]) {
+    for (const works of this.writer.unsentWorks()) {
       const unsent = works.findIndex((w) => w.work.key === key);
       if (unsent < 0) continue;
       works.splice(unsent, 1);
@@ -619,81 +596,7 @@ export class RunEngine {
   }
 
   private requestFlush(urgent = true): void {
-    // The database is away: the retry timer (or its coming back) flushes. After a fatal error, nothing does.
-    if (this.retryTimer !== null || this.failure !== null) return;
-    if (!urgent) {
-      this.lazyTimer ??= setTimeout(() => {
-        this.lazyTimer = null;
-        this.requestFlush();
-      }, LAZY_WRITE_MS);
-      return;
-    }
-    if (this.flushing) {
-      this.flushAgain = true;
-      return;
-    }
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    // setImmediate batches every event that arrived in this turn of the event loop.
-    setImmediate(() => {
-      this.flushScheduled = false;
-      void this.flush();
-    });
-  }
-
-  /**
-   * While the database is away (a write failed on a lost connection) the failed batch is
-   * kept, and so is everything that happens meanwhile: tries that end have their results
-   * recorded in memory and in the next batch, downstream tasks become ready, but nothing is
-   * dispatched (no try is queued) until the kept batch is written. It is retried with a
-   * backoff, or as soon as another call finds the database back.
-   */
-  private async flush(): Promise<void> {
-    if (this.flushing || this.failure !== null) return;
-    this.flushing = true;
-    try {
-      if (this.unwritten !== null) {
-        // First the batch that failed, as it was; it may have been committed before the
-        // connection broke, which confirmApplied (retried = true) sorts out.
-        await this.commit(this.unwritten.pending, this.unwritten.usedAtWrite, true);
-        this.unwritten = null;
-      }
-      do {
-        this.flushAgain = false;
-        this.dispatch();
-        const pending = this.pending;
-        this.pending = new PendingWrites();
-        // What the store will count as ours, for poolsInStore (see onPoolRoom()).
-        const usedAtWrite = this.options.poolsInStore ? new Map(this.poolUsed) : undefined;
-        this.unwritten = { pending, usedAtWrite };
-        await this.commit(pending, usedAtWrite);
-        this.unwritten = null;
-        // What was kept during an outage went out with this batch.
-        this.catchingUp = false;
-        this.backoff.reset();
-        if (this.reloads.size > 0) await this.applyReloads();
-      } while (this.flushAgain || this.reloads.size > 0 || !this.pending.isLazyOnly());
-    } catch (err) {
-      if (this.outage.failed(err)) {
-        this.catchingUp = true;
-        this.retryTimer ??= setTimeout(() => {
-          this.retryTimer = null;
-          this.requestFlush();
-        }, this.backoff.next());
-      } else {
-        // A failed write leaves memory ahead of the database: nothing here can be trusted.
-        this.failure = { err };
-        this.options.onError?.(err);
-        for (const [key, waiters] of this.runWaiters) {
-          this.runWaiters.delete(key);
-          for (const w of waiters) w.reject(err);
-        }
-      }
-    } finally {
-      this.flushing = false;
-      if (this.failure !== null || this.isPendingEmpty()) for (const resolve of this.idleWaiters.splice(0)) resolve();
-      else this.requestFlush(false); // lazy writes left: the backstop takes them
-    }
+    this.writer.requestFlush(urgent);
   }
 
   /** A read for a runner (XCom): while the database is away it waits for it rather than fail the try. */
@@ -711,14 +614,17 @@ export class RunEngine {
     }
   }
 
-  private async commit(p: PendingWrites, usedAtWrite?: ReadonlyMap<string, number>, retried = false): Promise<void> {
+  /**
+   * After a batch was written: runs whose compare-and-sets failed go stale, tries refused a
+   * pool slot go back to the ready queue, owed callbacks are queued; then the work of the
+   * batch is submitted (only now that its queued rows are committed) and finished runs are
+   * announced.
+   */
+  private committed(p: PendingWrites, answer: { batch: WriteBatch; written: WriteBatchResult; result: WriteBatchResult } | null, usedAtWrite: ReadonlyMap<string, number> | undefined): void {
     const tiEntries = [...p.tis.values()];
-    const batch = p.toWriteBatch();
     const unsent = new Set<string>();
-    if (batch !== null) {
-      const written = await this.options.store.write(batch);
-      this.outage.ok();
-      const result = retried ? await confirmApplied(this.options.store, batch, written) : written;
+    if (answer !== null) {
+      const { batch, written, result } = answer;
       // Retried, and the first write had queued a try before the connection broke: the store
       // counted that try against its own pool and refused it again, but it is queued.
       const refused = (result.poolFull ?? []).filter((i) => !(result.tis[i] && !written.tis[i]));
@@ -735,7 +641,8 @@ export class RunEngine {
       result.runs.forEach((applied, i) => {
         if (!applied) this.markStale(p.runs[i]!.run);
       });
-      if (this.callbacks.afterCommit(p, batch, result.tis, result.runs)) this.flushAgain = true;
+      // Callbacks whose change applied run now: a flush more submits them.
+      if (this.callbacks.afterCommit(p, batch, result.tis, result.runs)) this.requestFlush();
     }
     for (const { work, run } of p.works) {
       if (run.stale || unsent.has(work.key)) continue;
@@ -874,8 +781,13 @@ export class RunEngine {
     this.checkRunDone(run);
   }
 
-  private isPendingEmpty(): boolean {
-    return this.unwritten === null && this.reloads.size === 0 && this.pending.isEmpty();
+  /** A write failed for a reason other than a lost connection: memory is ahead of the database, nothing here can be trusted. */
+  private writeFailed(err: unknown): void {
+    this.options.onError?.(err);
+    for (const [key, waiters] of this.runWaiters) {
+      this.runWaiters.delete(key);
+      for (const w of waiters) w.reject(err);
+    }
   }
 }
 
