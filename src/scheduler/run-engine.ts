@@ -31,7 +31,7 @@ import type { Isolation, TiState } from '../dag/types.js';
 import { KilnError } from '../errors.js';
 import type { Executor, ExecutorEvent, TaskApi } from '../executor/types.js';
 import { taskKey } from '../protocol/messages.js';
-import type { CallbackRow, Store, TiRow, TiWrite, WriteBatch, WriteBatchResult } from '../store/types.js';
+import type { CallbackRow, Store, TiRow, WriteBatch, WriteBatchResult } from '../store/types.js';
 import type { CallbackRunContext } from './callbacks.js';
 import { EngineCallbacks } from './engine-callbacks.js';
 import { OrphanTries } from './orphans.js';
@@ -39,6 +39,7 @@ import type { PendingWrites } from './pending-writes.js';
 import { ReadyQueue } from './ready-queue.js';
 import { RetryTimer } from './retry-timer.js';
 import { RunTimeouts } from './run-timeouts.js';
+import { EnginePools } from './engine-pools.js';
 import { EngineWriter } from './engine-writer.js';
 import { Backoff, StoreOutage } from './store-outage.js';
 import { taskLogFile, taskWork } from './task-work.js';
@@ -93,13 +94,8 @@ export class RunEngine {
   private readonly timeouts: RunTimeouts;
   /** Callbacks owed by this engine's changes or claimed from a dead owner (see callbacks.ts). */
   private readonly callbacks: EngineCallbacks;
-  private readonly poolUsed = new Map<string, number>();
-  /**
-   * poolsInStore: the most slots of a pool this engine may hold until the next poke(), as the
-   * store last counted them (what the others use then is not ours to take). Our own tries
-   * ending free room under it at once; what others free shows at the next poke() (a tick).
-   */
-  private readonly poolCaps = new Map<string, number>();
+  /** The pool slots this engine holds, and may hold (see engine-pools.ts). */
+  private readonly pools: EnginePools;
   private readonly orphans = new OrphanTries();
   /** Runs to compare with the database at the next flush (see refresh()). */
   private readonly reloads = new Set<string>();
@@ -129,9 +125,10 @@ export class RunEngine {
       sourcesFolder: options.sourcesFolder, now: this.now, onFailed: options.onCallbackFailed,
     });
     this.outage = options.outage ?? new StoreOutage();
+    this.pools = new EnginePools(options.poolSlots);
     this.writer = new EngineWriter(options.store, this.outage, {
       dispatch: () => this.dispatch(),
-      poolsAtWrite: () => (options.poolsInStore ? new Map(this.poolUsed) : undefined),
+      poolsAtWrite: () => (options.poolsInStore ? this.pools.snapshot() : undefined),
       committed: (p, answer, usedAtWrite) => this.committed(p, answer, usedAtWrite),
       reloadsDue: () => this.reloads.size > 0,
       applyReloads: () => this.applyReloads(),
@@ -246,7 +243,7 @@ export class RunEngine {
 
   /** Re-checks pools/executor room (e.g. after pool sizes changed) and flushes. */
   poke(): void {
-    this.poolCaps.clear();
+    this.pools.reset();
     this.requestFlush();
   }
 
@@ -532,9 +529,7 @@ export class RunEngine {
       if (ti.state !== 'scheduled') return 'drop';
       if (run.active + this.orphans.inRun(run.key) >= run.dag.maxActiveTasks) return 'keep';
       if (this.orphans.blocksTask(`${run.key}\u0000${taskId}`)) return 'keep';
-      const limit = Math.min(this.options.poolSlots?.get(ti.pool) ?? Infinity, this.poolCaps.get(ti.pool) ?? Infinity);
-      const used = this.poolUsed.get(ti.pool) ?? 0;
-      if (used + ti.poolSlots > limit) return 'keep';
+      if (!this.pools.fits(ti)) return 'keep';
       const task = run.tasks.get(taskId)!;
       const tryNumber = ti.tryNumber + 1;
       const isolation = task.isolation ?? this.options.defaultIsolation;
@@ -549,7 +544,7 @@ export class RunEngine {
         run.replace(queued);
         this.pending.setQueued(run, ti, queued, ti);
       } else this.setTi(run, queued, ['scheduled']);
-      this.poolUsed.set(ti.pool, used + ti.poolSlots);
+      this.pools.take(ti);
       this.tries.set(taskKey(ti.dagId, ti.runId, taskId, tryNumber), { run, taskId });
       this.pending.works.push({ run, work: taskWork(run, queued, isolation, taskLogFile(this.options.logsFolder, ti.dagId, ti.runId, taskId, tryNumber), this.options.sourcesFolder) });
       free--;
@@ -558,7 +553,7 @@ export class RunEngine {
   }
 
   private releaseSlots(ti: Pick<TiRow, 'pool' | 'poolSlots'>): void {
-    this.poolUsed.set(ti.pool, Math.max(0, (this.poolUsed.get(ti.pool) ?? 0) - ti.poolSlots));
+    this.pools.release(ti);
   }
 
   /**
@@ -628,7 +623,7 @@ export class RunEngine {
       // Retried, and the first write had queued a try before the connection broke: the store
       // counted that try against its own pool and refused it again, but it is queued.
       const refused = (result.poolFull ?? []).filter((i) => !(result.tis[i] && !written.tis[i]));
-      if (result.poolRoom !== undefined) this.onPoolRoom(result.poolRoom, usedAtWrite, tiEntries, refused);
+      if (result.poolRoom !== undefined) this.pools.capAt(result.poolRoom, usedAtWrite, refused.map((i) => tiEntries[i]!.write.row));
       // Last first: each goes back to the head of its priority, so they keep their order.
       for (const i of refused.toReversed()) {
         const { run, write } = tiEntries[i]!;
@@ -675,22 +670,6 @@ export class RunEngine {
     return key;
   }
 
-  /**
-   * Caps each pool at what the store counted: the slots ours held when the batch was written
-   * (less the refused tries) plus the room it left. Until the next poke() we queue no more
-   * than that into the pool, so a full pool costs no more refused writes: a try of ours that
-   * ends makes room under the cap at once; another scheduler's, at the next tick.
-   */
-  private onPoolRoom(room: Record<string, number>, usedAtWrite: ReadonlyMap<string, number> | undefined, entries: ReadonlyArray<{ write: TiWrite }>, refused: readonly number[]): void {
-    const refusedSlots = new Map<string, number>();
-    for (const i of refused) {
-      const row = entries[i]!.write.row;
-      refusedSlots.set(row.pool, (refusedSlots.get(row.pool) ?? 0) + row.poolSlots);
-    }
-    for (const [pool, free] of Object.entries(room)) {
-      this.poolCaps.set(pool, (usedAtWrite?.get(pool) ?? 0) - (refusedSlots.get(pool) ?? 0) + free);
-    }
-  }
 
   /**
    * The run passed its dagrunTimeout: running tries are cancelled, every unfinished task
