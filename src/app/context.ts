@@ -38,6 +38,8 @@ export interface OpenContextOptions {
   heartbeat?: boolean;
   /** Metrics and traces: they see every try, task-instance and run change (see metrics/observer.ts). */
   observers?: KilnObserver[];
+  /** How many workers to pre-warm (default: parallelism); see ExecutorOptions.warmWorkers. */
+  warmWorkers?: number;
 }
 
 export async function openKilnContext(config: KilnConfig, options: OpenContextOptions = {}): Promise<KilnContext> {
@@ -54,6 +56,7 @@ export async function openKilnContext(config: KilnConfig, options: OpenContextOp
     const observed = observerEvents(observers);
     const rawExecutor = factory({
       parallelism: config.parallelism,
+      ...(options.warmWorkers !== undefined ? { warmWorkers: options.warmWorkers } : {}),
       defaultIsolation: isolation,
       taskApi: { xcom: (dagId, runId, taskId) => late.engine!.taskApi.xcom(dagId, runId, taskId) },
       onEvent: observed.executorEvent

@@ -8,6 +8,7 @@ import { StoreOutage } from '../scheduler/store-outage.js';
 import type { CallbackRow, TiRow } from '../store/types.js';
 import { describeCallback } from '../scheduler/callbacks.js';
 import { openKilnContext, type KilnContext } from './context.js';
+import { widestLevel } from '../dag/graph.js';
 import { dagSourcesFolder, findDag } from './dag-files.js';
 
 /** The `kiln dags test --json` document (part of the user-facing contract). */
@@ -62,7 +63,9 @@ export async function runDagTest(config: KilnConfig, fileOrId: string, options: 
     onBack: (downMs) => options.log?.(`the database is back after ${(downMs / 1000).toFixed(1)}s`),
   });
   const onCallbackFailed = (row: CallbackRow, error: string, file: string | null): void => options.log?.(`${describeCallback(row)} failed: ${error} (log: ${file})`);
-  const ctx = options.context ?? (await openKilnContext(config, { engine: { onTaskChange: (run, ti) => options.onTaskChange?.(ti, run.tis), outage, onCallbackFailed } }));
+  // A cold run starts no more workers than the DAG can keep busy at once (more start on demand).
+  const warmWorkers = Math.max(1, Math.min(found.dag.maxActiveTasks, widestLevel(found.dag.tasks)));
+  const ctx = options.context ?? (await openKilnContext(config, { warmWorkers, engine: { onTaskChange: (run, ti) => options.onTaskChange?.(ti, run.tis), outage, onCallbackFailed } }));
   const started = performance.now();
   try {
     await ctx.store.upsertDag({ dagId: found.dag.dagId, file: found.file, version: found.version, serialized: found.dag });

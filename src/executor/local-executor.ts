@@ -82,7 +82,7 @@ class LocalExecutor implements Executor, TaskRunOwner {
       this.spawnRuntime ??= await import('./runtimes/spawn.js'); // nothing to pre-warm: every try starts its own process
       return;
     }
-    const { started, errors } = await this.pool(isolation).warm(this.s.parallelism);
+    const { started, errors } = await this.pool(isolation).warm(this.s.warmWorkers);
     if (started === 0 && errors[0] !== undefined) {
       throw new KilnError('EXECUTOR', `could not start any ${isolation} worker: ${errorMessage(errors[0])}`, { cause: errors[0] });
     }

@@ -28,6 +28,8 @@ export interface LocalExecutorOptions extends ExecutorOptions {
 
 export interface LocalSettings {
   parallelism: number;
+  /** Workers start() pre-warms: at most parallelism. */
+  warmWorkers: number;
   defaultIsolation: Isolation;
   taskApi: TaskApi;
   onEvent: ExecutorOptions['onEvent'];
@@ -89,6 +91,7 @@ export function settingsFrom(options: LocalExecutorOptions): LocalSettings {
   }));
   return {
     parallelism: options.parallelism,
+    warmWorkers: Math.min(options.parallelism, req('warmWorkers', options.warmWorkers, 1, options.parallelism)),
     defaultIsolation: options.defaultIsolation,
     taskApi: options.taskApi,
     onEvent: options.onEvent,

@@ -51,6 +51,12 @@ export type WorkerRecycleReason = 'max_tasks' | 'memory' | 'requested' | 'killed
 export interface ExecutorOptions {
   /** How many tasks may run at once across all isolations. */
   parallelism: number;
+  /**
+   * Optional: how many workers start() pre-warms (default: parallelism). A run that can use
+   * fewer (`dags test` of a narrow DAG) should not pay for starting the rest; more start on
+   * demand, up to parallelism. An executor may ignore it.
+   */
+  warmWorkers?: number;
   /** Isolation for tasks that name none. */
   defaultIsolation: Isolation;
   taskApi: TaskApi;
