@@ -42,6 +42,8 @@ export interface LogFields {
   run_id?: string;
   task_id?: string;
   try?: number;
+  /** A worker host's name (kiln worker's lines). */
+  worker?: string;
 }
 
 export interface SchedulerOptions {

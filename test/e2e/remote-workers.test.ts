@@ -256,8 +256,11 @@ describe.skipIf(!hasRedisServer() && !process.env.CI)('bullmq executor with kiln
     }
   }, 180_000);
   it('kiln worker --metrics serves /metrics of the tries it ran, with the scheduler\'s names and labels, never a run id', async () => {
-    const w = await startWorker('w-metrics', 'default', 2, false, ['--isolation', 'thread', '--metrics', '127.0.0.1:0']);
-    const url = /serving metrics at (http:\/\/\S+\/metrics)/.exec(w.output())?.[1];
+    const w = await startWorker('w-metrics', 'default', 2, false, ['--isolation', 'thread', '--metrics', '127.0.0.1:0', '--log-format', 'json']);
+    // --log-format json: one object per line, with the host's name.
+    const lines = w.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: string; msg: string; worker: string });
+    expect(lines.find((l) => l.msg.includes('consuming')), w.output()).toMatchObject({ level: 'info', worker: 'w-metrics' });
+    const url = /serving metrics at (http:\/\/[^\s"]+\/metrics)/.exec(w.output())?.[1];
     expect(url, w.output()).toBeDefined();
     const { cwd } = project();
     const run = dagsTest(cwd, 'metrics.ts', {});

@@ -14,6 +14,7 @@ interface WorkerFlags {
   name?: string;
   drain?: string;
   metrics?: string | boolean;
+  logFormat?: string;
 }
 
 const QUEUE_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/;
@@ -28,10 +29,11 @@ export function registerWorkerCommands(program: Command, run: (action: () => Pro
     .option('--isolation <isolation>', 'thread | process | spawn: the pool pre-warmed, for tasks that name none (default: defaultIsolation)')
     .option('--name <name>', 'this host\'s name in `kiln workers list` and in failure reasons (default: the hostname)')
     .option('--drain <duration>', 'at SIGTERM/SIGINT, how long running tries may finish before they are cancelled (default: drainMs); a second signal exits at once')
+    .option('--log-format <format>', 'text | json: how the worker writes its log lines on stderr (config logFormat / KILN_LOG_FORMAT; default text)')
     .option('--metrics [address]', 'serve Prometheus metrics of the tries this host runs at http://<address>/metrics; address [host:]port (config metricsHost/metricsPort / KILN_METRICS_HOST, KILN_METRICS_PORT; default 127.0.0.1:9464)')
     .action((opts: WorkerFlags, cmd: Command) =>
       run(async () => {
-        const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>());
+        const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>(), { logFormat: opts.logFormat });
         const queues = (opts.queues ?? 'default').split(',').map((q) => q.trim()).filter((q) => q.length > 0);
         if (queues.length === 0 || !queues.every((q) => QUEUE_RE.test(q))) throw new UsageError(`--queues must be comma-separated names of letters, digits, '_', '.' or '-', got '${opts.queues}'`);
         const slots = opts.slots === undefined ? config.parallelism : Number(opts.slots);
@@ -40,7 +42,7 @@ export function registerWorkerCommands(program: Command, run: (action: () => Pro
         const drainMs = opts.drain === undefined ? config.drainMs : parseDurationMs(/^\d+$/.test(opts.drain) ? Number(opts.drain) : opts.drain);
         if (drainMs === undefined || drainMs < 0) throw new UsageError(`--drain must be milliseconds or a duration like '30s', got '${opts.drain}'`);
         const address = metricsAddress(config, opts.metrics);
-        const log = (message: string): void => void process.stderr.write(`kiln worker: ${message}\n`);
+        const log = await workerLog(config.logFormat, opts.name ?? hostname());
         // Loaded per command: other commands never pay for the remote parts (nor for prom-client without metrics).
         const { WorkerHost } = await import('../../remote/worker-host.js');
         const { redactUrl } = await import('../../remote/redis.js');
@@ -108,3 +110,14 @@ export function registerWorkerCommands(program: Command, run: (action: () => Pro
     );
 }
 
+
+/**
+ * The worker's lines on stderr: `kiln worker: <message>` as text, or with --log-format json one
+ * pino object per line (`level`, `time`, `msg`, `pid`, `hostname`, `worker`: this host's name).
+ */
+async function workerLog(format: string, worker: string): Promise<(message: string) => void> {
+  if (format !== 'json') return (message) => void process.stderr.write(`kiln worker: ${message}\n`);
+  const { schedulerLog } = await import('../../app/log.js');
+  const write = schedulerLog('json');
+  return (message) => write('info', message, { worker });
+}
