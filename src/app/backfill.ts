@@ -8,7 +8,7 @@
 import type { KilnConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
 import { advanceBackfill, backfillDates, dateAction, runsByDate, type Reprocess } from '../scheduler/backfill.js';
-import { describeCallback } from '../scheduler/callbacks.js';
+import { describeCallbackFailure } from '../scheduler/callbacks.js';
 import { resolveRunParams } from '../scheduler/params-schema.js';
 import { loadRunState } from '../scheduler/run-loading.js';
 import type { RunState } from '../scheduler/run-state.js';
@@ -100,7 +100,7 @@ async function drive(config: KilnConfig, found: FoundDag, report: BackfillReport
     onBack: (downMs) => log(`the database is back after ${(downMs / 1000).toFixed(1)}s`),
   });
   const ctx = await openKilnContext(config, {
-    engine: { outage, onTaskChange: (_run, ti) => options.onTaskChange?.(ti), onCallbackFailed: (row, error, file) => log(`${describeCallback(row)} failed: ${error} (log: ${file})`) },
+    engine: { outage, onTaskChange: (_run, ti) => options.onTaskChange?.(ti), onCallbackFailed: (row, error, file) => log(describeCallbackFailure(row, error, file)) },
   });
   const made = new Map<string, 'create' | 'clear'>();
   const ended = new Map<string, string>();

@@ -6,7 +6,7 @@ import { loadRunState } from '../scheduler/run-loading.js';
 import type { RunState } from '../scheduler/run-state.js';
 import { StoreOutage } from '../scheduler/store-outage.js';
 import type { CallbackRow, TiRow } from '../store/types.js';
-import { describeCallback } from '../scheduler/callbacks.js';
+import { describeCallbackFailure } from '../scheduler/callbacks.js';
 import { openKilnContext, type KilnContext } from './context.js';
 import { widestLevel } from '../dag/graph.js';
 import { dagSourcesFolder, findDag } from './dag-files.js';
@@ -62,7 +62,7 @@ export async function runDagTest(config: KilnConfig, fileOrId: string, options: 
     onDown: (err) => options.log?.(`the database is unreachable (${errorMessage(err)}): waiting for it; results of tasks that end meanwhile are kept`),
     onBack: (downMs) => options.log?.(`the database is back after ${(downMs / 1000).toFixed(1)}s`),
   });
-  const onCallbackFailed = (row: CallbackRow, error: string, file: string | null): void => options.log?.(`${describeCallback(row)} failed: ${error} (log: ${file})`);
+  const onCallbackFailed = (row: CallbackRow, error: string, file: string | null): void => options.log?.(describeCallbackFailure(row, error, file));
   // A cold run starts no more workers than the DAG can keep busy at once (more start on demand).
   const warmWorkers = Math.max(1, Math.min(found.dag.maxActiveTasks, widestLevel(found.dag.tasks)));
   const ctx = options.context ?? (await openKilnContext(config, { warmWorkers, engine: { onTaskChange: (run, ti) => options.onTaskChange?.(ti, run.tis), outage, onCallbackFailed } }));

@@ -10,6 +10,7 @@ import { KilnError } from '../errors.js';
 import type { TaskResult } from '../protocol/messages.js';
 import { callbackLogFile } from '../scheduler/callbacks.js';
 import { loadRun, type RunContext } from '../scheduler/operations.js';
+import { loadRunState } from '../scheduler/run-loading.js';
 import { activeTaskInstances, usedSlots } from '../scheduler/pool-limits.js';
 import { taskWork } from '../scheduler/task-work.js';
 import { createStore } from '../store/index.js';
@@ -86,10 +87,9 @@ export async function runTaskByHand(store: Store, config: Pick<KilnConfig, 'defa
   if (!ti) throw new KilnError('TASK_NOT_FOUND', `run '${key.runId}' of DAG '${key.dagId}' has no task '${key.taskId}' (tasks: ${ctx.tis.map((t) => t.taskId).join(', ')})`);
   const dag = await store.getDag(key.dagId);
   if (!dag) throw new KilnError('DAG_NOT_FOUND', `DAG '${key.dagId}' is not in the database (its file is gone or failed to import)`);
-  const tasks = new Map(ctx.dag.tasks.map((t) => [t.taskId, t]));
   const tryRow: TiRow = { ...ti, tryNumber: Math.max(1, ti.tryNumber) };
-  const prevSuccess = (await store.prevSuccessfulInterval(ctx.run.dagId, ctx.run.logicalDate)) ?? null;
-  const work = taskWork({ run: ctx.run, dag: ctx.dag, dagFile: dag.file, tasks, prevSuccess }, tryRow, tasks.get(key.taskId)!.isolation ?? config.defaultIsolation, null);
+  const state = await loadRunState(store, ctx.run, ctx.dag, dag.file, ctx.tis);
+  const work = taskWork(state, tryRow, state.tasks.get(key.taskId)!.isolation ?? config.defaultIsolation, null);
   // Loaded here only: the runner core is not needed by any other command.
   const { runTaskInProcess } = await import('../../workers/run-in-process.js');
   const result = await runTaskInProcess(work, { captureOutput: false, xcom: (dagId, runId, taskId) => store.getXcom({ dagId, runId, taskId }) });

@@ -35,7 +35,7 @@ import { schedulerLog } from './log.js';
 import { metricsAddress, openTracer, schedulerMetrics, schedulerObservers, serveMetrics, timedDagSource, type MetricsAddress } from './metrics.js';
 import type { KilnMetrics } from '../metrics/index.js';
 import type { KilnObserver } from '../metrics/observer.js';
-import { describeCallback } from '../scheduler/callbacks.js';
+import { describeCallbackFailure } from '../scheduler/callbacks.js';
 
 export interface SchedulerServiceOptions {
   exitWhenIdle?: boolean;
@@ -120,7 +120,7 @@ export class SchedulerService {
             this.scheduler?.wake();
           },
           onRunStale: (run) => log('warn', `run ${run.run.runId} of DAG ${run.run.dagId} was changed by another process; its tries here are cancelled and it is read again`, { dag_id: run.run.dagId, run_id: run.run.runId }),
-          onCallbackFailed: (row, error, file) => log('warn', `${describeCallback(row)} failed: ${error} (log: ${file})`),
+          onCallbackFailed: (row, error, file) => log('warn', describeCallbackFailure(row, error, file)),
           onError: (err) => this.fail(`writing to the database failed: ${errorMessage(err)}`),
           outage,
         },

@@ -17,15 +17,14 @@
  */
 import type { SerializedDag } from '../dag/types.js';
 import { UsageError } from '../errors.js';
-import type { BackfillRow, RunRow, Store } from '../store/types.js';
+import { REPROCESS_MODES, type BackfillRow, type Reprocess, type RunRow, type Store } from '../store/types.js';
 import { scheduledInterval } from './data-interval.js';
 import { clearAndTell, type RunContext } from './operations.js';
 import { newRunRow } from './run-creation.js';
 import { initialTaskInstances } from './run-state.js';
 import { ONCE, pointAfter } from './schedule.js';
 
-export const REPROCESS_MODES = ['none', 'failed', 'completed'] as const;
-export type Reprocess = (typeof REPROCESS_MODES)[number];
+export { REPROCESS_MODES, type Reprocess };
 
 /** Most dates one backfill may cover: a typo in --from should not create a million runs. */
 export const MAX_BACKFILL_DATES = 10_000;

@@ -83,6 +83,11 @@ export function describeCallback(row: Pick<CallbackRow, 'dagId' | 'runId' | 'tas
     : `callback ${hook} of task ${row.taskId} (run ${row.runId}, DAG ${row.dagId}, try ${row.tryNumber})`;
 }
 
+/** The line logged when a callback fails: which one, why, and where its log is. */
+export function describeCallbackFailure(row: Parameters<typeof describeCallback>[0], error: string, logFile: string | null): string {
+  return `${describeCallback(row)} failed: ${error} (log: ${logFile})`;
+}
+
 export function callbackKey(row: Pick<CallbackRow, 'id'>): string {
   return `callback:${row.id}`;
 }

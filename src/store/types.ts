@@ -45,6 +45,10 @@ export interface RunRow {
   failureReason?: string | null;
 }
 
+/** What a backfill does to a date that already has a finished run (see scheduler/backfill.ts). */
+export const REPROCESS_MODES = ['none', 'failed', 'completed'] as const;
+export type Reprocess = (typeof REPROCESS_MODES)[number];
+
 /** A stored backfill request (see scheduler/backfill.ts). */
 export interface BackfillRow {
   id: string;
@@ -52,7 +56,7 @@ export interface BackfillRow {
   /** The range asked for, inclusive, epoch ms. */
   fromDate: number;
   toDate: number;
-  reprocess: 'none' | 'failed' | 'completed';
+  reprocess: Reprocess;
   maxActiveRuns: number;
   backwards: boolean;
   /** The params every run of the backfill gets (validated when it was made). */

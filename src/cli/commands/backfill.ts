@@ -1,12 +1,9 @@
 import type { Command } from 'commander';
-import type { Reprocess } from '../../scheduler/backfill.js';
+import { REPROCESS_MODES, type Reprocess } from '../../store/types.js';
 import { UsageError } from '../../errors.js';
 import { configFrom, type GlobalOptions } from '../config-flags.js';
 import { EXIT, formatTable, printJson } from '../output.js';
 import { parseDateFlag, parseParams } from '../params.js';
-
-/** The same as scheduler/backfill.ts REPROCESS_MODES, which is not loaded before the command runs. */
-const REPROCESS_MODES: readonly Reprocess[] = ['none', 'failed', 'completed'];
 
 interface BackfillFlags {
   from: string;

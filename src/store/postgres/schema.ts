@@ -5,7 +5,7 @@
  */
 import { bigint, boolean, doublePrecision, index, integer, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
 import type { CallbackKind, FailureReason, Isolation, RunState, TiState } from '../../dag/types.js';
-import type { RunType } from '../types.js';
+import type { Reprocess, RunType } from '../types.js';
 
 export const dag = pgTable('dag', {
   dagId: text('dag_id').primaryKey(),
@@ -166,7 +166,7 @@ export const backfill = pgTable(
     dagId: text('dag_id').notNull(),
     fromDate: bigint('from_date', { mode: 'number' }).notNull(),
     toDate: bigint('to_date', { mode: 'number' }).notNull(),
-    reprocess: text('reprocess').$type<'none' | 'failed' | 'completed'>().notNull(),
+    reprocess: text('reprocess').$type<Reprocess>().notNull(),
     maxActiveRuns: integer('max_active_runs').notNull(),
     backwards: boolean('backwards').notNull(),
     params: text('params').notNull(),

@@ -4,7 +4,7 @@
  */
 import { index, integer, primaryKey, real, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 import type { CallbackKind, FailureReason, Isolation, RunState, TiState } from '../../dag/types.js';
-import type { RunType } from '../types.js';
+import type { Reprocess, RunType } from '../types.js';
 
 export const dag = sqliteTable('dag', {
   dagId: text('dag_id').primaryKey(),
@@ -165,7 +165,7 @@ export const backfill = sqliteTable(
     dagId: text('dag_id').notNull(),
     fromDate: integer('from_date').notNull(),
     toDate: integer('to_date').notNull(),
-    reprocess: text('reprocess').$type<'none' | 'failed' | 'completed'>().notNull(),
+    reprocess: text('reprocess').$type<Reprocess>().notNull(),
     maxActiveRuns: integer('max_active_runs').notNull(),
     backwards: integer('backwards', { mode: 'boolean' }).notNull(),
     params: text('params').notNull(),
