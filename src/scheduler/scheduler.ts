@@ -330,6 +330,11 @@ export class Scheduler {
         if (row.state === 'queued') this.engine.refresh(row.dagId, row.runId);
         continue;
       }
+      // A running run we hold that the engine does not: it may have ended (and been released)
+      // between the claim's read and now; the engine commits a run's end before it lets go,
+      // so the row read again says; one set back to queued meanwhile waits for the next tick.
+      // (After a fence, it is still running: taken up again.)
+      if (row.state === 'running' && row.claimedBy === this.options.schedulerId && (await this.store.getRun(row.dagId, row.runId))?.state !== 'running') continue;
       const why = await this.cannotStart(row, runningByDag);
       if (why !== null) {
         wait(key, row, why);
