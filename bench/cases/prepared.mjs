@@ -36,7 +36,7 @@ const MUTABLE = ['state', 'tryNumber', 'maxTries', 'pool', 'poolSlots', 'priorit
 function tiRow(i, n) {
   const now = 1_700_000_000_000 + n;
   return {
-    dagId: DAG, runId: RUN, taskId: `t${i}`, state: n % 2 ? 'running' : 'queued', tryNumber: 1, maxTries: 1,
+    dagId: DAG, runId: RUN, taskId: `t${i}`, mapIndex: -1, state: n % 2 ? 'running' : 'queued', tryNumber: 1, maxTries: 1,
     pool: 'default_pool', poolSlots: 1, priorityWeight: 1, isolation: 'thread', queuedAt: now, startedAt: now, endedAt: null,
     durationMs: null, pid: 4242, exitCode: null, signal: null, error: null, peakRssBytes: null, cpuMs: null,
     lastHeartbeatAt: now, queuedBy: 'bench', nextRetryAt: null,
@@ -51,7 +51,7 @@ function statements(db, t, dialect) {
   const one = (value) => (Array.isArray(value) ? sql.param(value) : value);
   const inStates = (value) => (dialect === 'sqlite' ? sql`${ti.state} in (select value from json_each(${value}))` : sql`${ti.state} = any(${one(value)}::text[])`);
   const statesValue = (states) => (dialect === 'sqlite' ? JSON.stringify(states) : states);
-  const casWhere = (key) => and(eq(ti.dagId, key.dagId), eq(ti.runId, key.runId), eq(ti.taskId, key.taskId), eq(ti.tryNumber, key.expectTryNumber), inStates(key.expectStates));
+  const casWhere = (key) => and(eq(ti.dagId, key.dagId), eq(ti.runId, key.runId), eq(ti.taskId, key.taskId), eq(ti.mapIndex, -1), eq(ti.tryNumber, key.expectTryNumber), inStates(key.expectStates));
   const setOf = (row) => Object.fromEntries(MUTABLE.map((f) => [f, row[f]]));
   const setPlaceholders = Object.fromEntries(MUTABLE.map((f) => [f, sql`${p(f)}`]));
   const name = (n) => (dialect === 'postgres' ? [`bench_${n}`] : []);
@@ -59,7 +59,7 @@ function statements(db, t, dialect) {
 
   const casPrepared = db.update(ti).set(setPlaceholders).where(casWhere({ dagId: p('dagId'), runId: p('runId'), taskId: p('taskId'), expectTryNumber: p('expectTryNumber'), expectStates: p('expectStates') })).prepare(...name('cas'));
   const xcomPrepared = db.insert(t.xcom).values({ dagId: sql`${p('dagId')}`, runId: sql`${p('runId')}`, taskId: sql`${p('taskId')}`, value: sql`${p('value')}` })
-    .onConflictDoUpdate({ target: [t.xcom.dagId, t.xcom.runId, t.xcom.taskId], set: { value: sql`excluded.value` } }).prepare(...name('xcom'));
+    .onConflictDoUpdate({ target: [t.xcom.dagId, t.xcom.runId, t.xcom.taskId, t.xcom.mapIndex], set: { value: sql`excluded.value` } }).prepare(...name('xcom'));
   const expect = statesValue(['queued', 'running']);
   return {
     // Arguments are built before the clock starts: what is timed is building/preparing the SQL and running it.
@@ -75,7 +75,7 @@ function statements(db, t, dialect) {
       arg: (x) => x,
       prepared: (x) => exec(xcomPrepared, x),
       unprepared: (x) => {
-        const q = db.insert(t.xcom).values(x).onConflictDoUpdate({ target: [t.xcom.dagId, t.xcom.runId, t.xcom.taskId], set: { value: sql`excluded.value` } });
+        const q = db.insert(t.xcom).values(x).onConflictDoUpdate({ target: [t.xcom.dagId, t.xcom.runId, t.xcom.taskId, t.xcom.mapIndex], set: { value: sql`excluded.value` } });
         return dialect === 'sqlite' ? q.run() : q.execute();
       },
     },

@@ -3,32 +3,48 @@
  * dialects: each appends the rows with one multi-row insert, last in the transaction of the
  * change itself, so a reader never sees a change that did not commit nor misses one that did.
  */
-import type { ChangeEventRow, RunRow, WriteBatch } from './types.js';
+import { mapIndexOf } from './rows.js';
+import type { ChangeEventRow, RunRow, TiRow, WriteBatch, WriteBatchResult } from './types.js';
 
-/** Only writes that applied and changed a state (or a try number) are events: a same-state rewrite (a running try's pid) is not. */
-export function batchEvents(batch: WriteBatch, tis: readonly boolean[], runs: readonly boolean[], poolFull?: readonly number[]): ChangeEventRow[] {
+/**
+ * In the order the batch applied them: every row an applied expansion inserted, then the
+ * task-instance and run writes that applied and changed a state (or a try number); a
+ * same-state rewrite (a running try's pid) is no event. An expansion's deleted placeholder
+ * (map index -1) is no event either: no state says "gone".
+ */
+export function batchEvents(batch: WriteBatch, applied: Pick<WriteBatchResult, 'expansions' | 'tis' | 'runs' | 'poolFull'>): ChangeEventRow[] {
   const out: ChangeEventRow[] = [];
+  (batch.expansions ?? []).forEach((e, i) => {
+    if (applied.expansions?.[i]) for (const row of e.rows) out.push(tiEvent(row));
+  });
   (batch.tis ?? []).forEach((w, i) => {
-    if (!tis[i]) return;
-    const row = poolFull?.includes(i) && w.ifPoolFull !== undefined ? w.ifPoolFull : w.row;
+    if (!applied.tis[i]) return;
+    const row = applied.poolFull?.includes(i) && w.ifPoolFull !== undefined ? w.ifPoolFull : w.row;
     if (w.expect.states.length === 1 && w.expect.states[0] === row.state && w.expect.tryNumber === row.tryNumber) return;
-    out.push({ kind: 'ti', dagId: row.dagId, runId: row.runId, taskId: row.taskId, state: row.state, tryNumber: row.tryNumber });
+    out.push(tiEvent(row));
   });
   (batch.runs ?? []).forEach((w, i) => {
-    if (!runs[i]) return;
+    if (!applied.runs[i]) return;
     if (w.expectStates.length === 1 && w.expectStates[0] === w.set.state) return;
-    out.push({ kind: 'run', dagId: w.dagId, runId: w.runId, taskId: null, state: w.set.state, tryNumber: null });
+    out.push(runEvent(w, w.set.state));
   });
   return out;
 }
 
-export function runEvent(run: Pick<RunRow, 'dagId' | 'runId'>, state: RunRow['state']): ChangeEventRow {
-  return { kind: 'run', dagId: run.dagId, runId: run.runId, taskId: null, state, tryNumber: null };
+function tiEvent(row: TiRow): ChangeEventRow {
+  return { kind: 'ti', dagId: row.dagId, runId: row.runId, taskId: row.taskId, mapIndex: mapIndexOf(row), state: row.state, tryNumber: row.tryNumber };
 }
 
-/** The rows as one JSON array of tuples (SQLite unpacks it with json_each, in order). */
+export function runEvent(run: Pick<RunRow, 'dagId' | 'runId'>, state: RunRow['state']): ChangeEventRow {
+  return { kind: 'run', dagId: run.dagId, runId: run.runId, taskId: null, mapIndex: null, state, tryNumber: null };
+}
+
+/**
+ * The rows as one JSON array of tuples (SQLite unpacks it with json_each, in order). The
+ * tuple's order is the event table's column order after (id, at): see sqlite/feed-statements.ts.
+ */
 export function eventsJson(rows: readonly ChangeEventRow[]): string {
-  return JSON.stringify(rows.map((r) => [r.kind, r.dagId, r.runId, r.taskId, r.state, r.tryNumber]));
+  return JSON.stringify(rows.map((r) => [r.kind, r.dagId, r.runId, r.taskId, r.mapIndex, r.state, r.tryNumber]));
 }
 
 /** The rows as one array per column (PostgreSQL unpacks them with unnest, in order). */
@@ -39,6 +55,7 @@ export function eventColumns(rows: readonly ChangeEventRow[], at: number) {
     dagIds: rows.map((r) => r.dagId),
     runIds: rows.map((r) => r.runId),
     taskIds: rows.map((r) => r.taskId),
+    mapIndexes: rows.map((r) => r.mapIndex),
     states: rows.map((r) => r.state),
     tryNumbers: rows.map((r) => r.tryNumber),
   };

@@ -2,8 +2,8 @@
  * Pure helpers shared by both dialects: which columns a write touches, and how rows cross
  * between the database (JSON as text) and the Store types. No driver or drizzle imports.
  */
-import type { RunState, SerializedDag, TiState } from '../dag/types.js';
-import type { DagRow, MetricsSnapshot, RunRow, RunWrite, TiRow } from './types.js';
+import { UNMAPPED, type RunState, type SerializedDag, type TiState } from '../dag/types.js';
+import type { CallbackRow, DagRow, MetricsSnapshot, RunRow, RunWrite, TiKey, TiRow } from './types.js';
 
 /** Runs a scheduler still drives: counted by countActiveRuns, claimed by claimRuns. */
 export const ACTIVE_RUN_STATES: readonly RunState[] = ['queued', 'running'];
@@ -16,6 +16,11 @@ export const EXPIRED_RUNS_START = { afterEndedAt: Number.MIN_SAFE_INTEGER, after
 
 /** The pool every task uses unless it names another; created by the first migration. */
 export const DEFAULT_POOL = 'default_pool';
+
+/** A key's map index: absent means the task instance of a task that is not mapped (-1). */
+export function mapIndexOf(key: Pick<TiKey, 'mapIndex'>): number {
+  return key.mapIndex ?? UNMAPPED;
+}
 
 /** Every TiRow field a compare-and-set write overwrites: all but the key. */
 export const TI_MUTABLE_FIELDS = [
@@ -42,7 +47,8 @@ export const TI_MUTABLE_FIELDS = [
   'firstPokeAt',
 ] as const satisfies ReadonlyArray<keyof TiRow>;
 
-export const TI_FIELDS = ['dagId', 'runId', 'taskId', ...TI_MUTABLE_FIELDS] as const satisfies ReadonlyArray<keyof TiRow>;
+/** The key (dag, run, task, map index: migrations/0008), then the mutable fields. */
+export const TI_FIELDS = ['dagId', 'runId', 'taskId', 'mapIndex', ...TI_MUTABLE_FIELDS] as const satisfies ReadonlyArray<keyof TiRow>;
 
 /**
  * A TiRow as placeholder values: every field present, `undefined` turned into null, so a
@@ -56,6 +62,7 @@ export function tiValues<S>(r: TiRow, expectTryNumber = 0, expectStates: S | nul
     dagId: r.dagId,
     runId: r.runId,
     taskId: r.taskId,
+    mapIndex: mapIndexOf(r),
     state: r.state,
     tryNumber: r.tryNumber,
     maxTries: r.maxTries,
@@ -177,4 +184,12 @@ export function toMetricsSnapshot(rows: readonly MetricsSnapshotRecord[]): Metri
     else if (r.kind === 'import_error') snapshot.importErrors = Number(r.n);
   }
   return snapshot;
+}
+
+/**
+ * A CallbackRow as placeholder values. A task callback written without a map index (a caller
+ * older than migrations/0008) is the unmapped task instance's; a DAG callback has none.
+ */
+export function callbackValues(row: CallbackRow) {
+  return { ...row, mapIndex: row.mapIndex ?? (row.taskId === null ? null : UNMAPPED) };
 }

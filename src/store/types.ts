@@ -87,6 +87,8 @@ export interface TiRow {
   dagId: string;
   runId: string;
   taskId: string;
+  /** The instance's index in its mapped task; -1 (UNMAPPED) for a task that is not mapped, or a mapped task not yet expanded. */
+  mapIndex: number;
   state: TiState;
   /** 0 before the first try; incremented when a try is queued. */
   tryNumber: number;
@@ -119,6 +121,8 @@ export interface TiKey {
   dagId: string;
   runId: string;
   taskId: string;
+  /** Absent: -1, the task instance of a task that is not mapped. */
+  mapIndex?: number;
 }
 
 /** Overwrites the task instance's mutable fields with `row`, only if it still is at `expect`. */
@@ -143,17 +147,35 @@ export interface RunWrite {
 }
 
 /**
+ * Expands a mapped task (migrations/0008): inserts `rows` (new map indexes, state scheduled or
+ * none), and with `placeholder` first deletes the task's unexpanded instance (map index -1)
+ * only if it still is at `placeholder.expectStates` (try number 0). Applies all or nothing:
+ * false if the placeholder was not there in those states, or any of `rows` exists already
+ * (another scheduler expanded it first). Applied before the batch's `tis` writes, so they may
+ * queue instances this expansion inserts.
+ */
+export interface TiExpansion {
+  dagId: string;
+  runId: string;
+  taskId: string;
+  placeholder: { expectStates: readonly TiState[] } | null;
+  rows: TiRow[];
+}
+
+/**
  * A callback that is owed (see scheduler/callbacks.ts): written in the same transaction as
  * the state change that owes it, deleted once it has run. Whoever holds `owner` runs it; a
  * callback whose owner died is claimed by a live scheduler (claimCallbacks).
  */
 export interface CallbackRow {
-  /** Unique per occasion: `<dag>/<run>/<task>/<try>/<kind>` for a task, `<dag>/<run>//<kind>@<ended at>` for a run. */
+  /** Unique per occasion: `<dag>/<run>/<task>/<try>/<kind>` for a task (`<task>[<mapIndex>]` for a mapped instance), `<dag>/<run>//<kind>@<ended at>` for a run. */
   id: string;
   dagId: string;
   runId: string;
   /** null: a DAG callback. */
   taskId: string | null;
+  /** migrations/0008: the task instance's map index (-1 unmapped); null for a DAG callback. */
+  mapIndex: number | null;
   tryNumber: number | null;
   kind: CallbackKind;
   /** The task instance's (or run's) state after the change. */
@@ -188,11 +210,13 @@ export interface XcomWrite extends TiKey {
  * turns and each sees what the previous one committed; SQLite has one writer.
  */
 export interface WriteBatch {
+  /** Applied first, each all or nothing (see TiExpansion). */
+  expansions?: TiExpansion[];
   tis?: TiWrite[];
   runs?: RunWrite[];
   xcoms?: XcomWrite[];
   /** Sets last_heartbeat_at for running TIs at these tries. */
-  heartbeats?: { at: number; keys: Array<TiKey & { tryNumber: number }> };
+  heartbeats?: { at: number; keys: Array<TiKey & { mapIndex: number; tryNumber: number }> };
   /** Callbacks owed, each inserted only if its ti/run write applied (an id already there is kept). */
   callbacks?: CallbackWrite[];
   /** Ids of callbacks that have run: deleted. */
@@ -200,6 +224,8 @@ export interface WriteBatch {
 }
 
 export interface WriteBatchResult {
+  /** Per `expansions` entry: did it apply. Absent when the batch had none. */
+  expansions?: boolean[];
   /** Per `tis` entry: did the compare-and-set apply (of `ifPoolFull` for a write in `poolFull`). */
   tis: boolean[];
   /** Per `runs` entry. */
@@ -303,6 +329,7 @@ export interface Store {
   startRun(dagId: string, runId: string, schedulerId: string, maxActiveRuns: number, now: number): Promise<boolean>;
 
   // Task instances
+  /** In (task id, map index) order. */
   getTaskInstances(dagId: string, runId: string): Promise<TiRow[]>;
   getTaskInstance(key: TiKey): Promise<TiRow | undefined>;
   /** Applies every write of the batch in one transaction, through prepared statements. */
@@ -314,6 +341,8 @@ export interface Store {
 
   // XCom
   getXcom(key: TiKey): Promise<unknown>;
+  /** Every XCom of one task in one run (of each of its mapped instances), in map-index order. */
+  getTaskXcoms(dagId: string, runId: string, taskId: string): Promise<Array<{ mapIndex: number; value: unknown }>>;
 
   // Pools
   setPool(pool: PoolRow): Promise<void>;
@@ -403,11 +432,11 @@ export interface Store {
   /** Every scheduler that ever beat (the web server's health reads their heartbeat ages). */
   listSchedulers(): Promise<SchedulerRow[]>;
   /**
-   * One task's instances across the DAG's latest `limit` runs, newest logical date first (the
+   * One task instance (map index `mapIndex`, default -1) across the DAG's latest `limit` runs, newest logical date first (the
    * UI's peak-RSS sparkline): dag_run_logical_date_idx read backwards, then one primary-key
    * lookup per run.
    */
-  taskHistory(dagId: string, taskId: string, limit: number): Promise<Array<TiRow & { logicalDate: number }>>;
+  taskHistory(dagId: string, taskId: string, limit: number, mapIndex?: number): Promise<Array<TiRow & { logicalDate: number }>>;
   /**
    * Calls `onAppend` soon after any process commits events, where the database can say so
    * (PostgreSQL: LISTEN/NOTIFY on one extra connection); resolves with a stop function, or
@@ -424,6 +453,8 @@ export interface ChangeEventRow {
   runId: string;
   /** kind 'ti' only. */
   taskId: string | null;
+  /** kind 'ti' only: the instance's map index (-1 unmapped); migrations/0008. */
+  mapIndex: number | null;
   /** A TiState for kind 'ti', a RunState for kind 'run'. */
   state: string;
   /** kind 'ti' only: the try number the task instance is at after the change. */
@@ -438,7 +469,7 @@ export interface ChangeEvent extends ChangeEventRow {
 }
 
 /** A task instance as the grid shows it: only the columns a cell needs (10,000 of them in one page). */
-export type GridTi = Pick<TiRow, 'runId' | 'taskId' | 'state' | 'tryNumber'>;
+export type GridTi = Pick<TiRow, 'runId' | 'taskId' | 'mapIndex' | 'state' | 'tryNumber'>;
 
 /** A position in a DAG's runs, newest first: (logical date, run id). */
 export interface RunCursor {

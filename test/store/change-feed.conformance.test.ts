@@ -56,7 +56,7 @@ describe.each(dialects)('$name change feed', ({ open }) => {
     expect(result.tis).toEqual([true, false]);
     // A running try's pid is recorded: same state, same try, no event.
     await store.write({ tis: [{ row: { ...queued, pid: 42 }, expect: { tryNumber: 1, states: ['queued'] } }] });
-    await store.write({ heartbeats: { at: 5, keys: [{ dagId: 'd', runId: 'r1', taskId: 'a', tryNumber: 1 }] } });
+    await store.write({ heartbeats: { at: 5, keys: [{ dagId: 'd', runId: 'r1', taskId: 'a', mapIndex: -1, tryNumber: 1 }] } });
     const events = await store.readEvents(0, 100);
     expect(events.map((e) => [e.kind, e.runId, e.taskId, e.state, e.tryNumber])).toEqual([
       ['run', 'r1', null, 'queued', null],

@@ -59,6 +59,7 @@ export function ti(dagId: string, runId: string, taskId: string, over: Partial<T
     dagId,
     runId,
     taskId,
+    mapIndex: -1,
     state: 'none',
     tryNumber: 0,
     maxTries: 2,

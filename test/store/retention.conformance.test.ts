@@ -196,6 +196,51 @@ describe.each(dialects)('$name store: retention', ({ name, newTarget }) => {
     expect(plan).not.toMatch(/SCAN task_instance|Seq Scan on task_instance|SCAN dag_run\b|Seq Scan on dag_run/);
   });
 
+  /** A finished run with a mapped task m (map indexes 0..3) and an XCom per instance, plus the unmapped a and b. */
+  async function seedMapped(runId: string, endedAt: number): Promise<void> {
+    const mapped = [0, 1, 2, 3].map((mapIndex) => ti('etl', runId, 'm', { mapIndex, state: 'success', tryNumber: 1 }));
+    await seed('etl', runId, { state: 'success', endedAt });
+    await store.write({ expansions: [{ dagId: 'etl', runId, taskId: 'm', placeholder: null, rows: mapped }] });
+    await store.write({ xcoms: mapped.map((t) => ({ dagId: 'etl', runId, taskId: 'm', mapIndex: t.mapIndex, value: t.mapIndex })) });
+  }
+
+  it('counts and deletes every mapped task instance and its XCom', async () => {
+    await seedMapped('old', CUTOFF - DAY);
+    await seedMapped('new', CUTOFF + DAY);
+    expect(await store.findExpiredRuns(CUTOFF, 100)).toEqual({
+      runs: [{ dagId: 'etl', runId: 'old', endedAt: CUTOFF - DAY, taskInstances: 6, xcoms: 5 }],
+      taskInstances: 6,
+      xcoms: 5,
+    });
+    expect(await store.deleteExpiredRuns(CUTOFF, 100)).toEqual({ runs: [{ dagId: 'etl', runId: 'old', endedAt: CUTOFF - DAY }], taskInstances: 6, xcoms: 5 });
+    expect(await store.getTaskInstances('etl', 'old')).toEqual([]);
+    expect(await store.getTaskXcoms('etl', 'old', 'm')).toEqual([]);
+    expect(await store.getTaskInstances('etl', 'new')).toHaveLength(6);
+    expect((await store.getTaskXcoms('etl', 'new', 'm')).map((x) => x.value)).toEqual([0, 1, 2, 3]);
+  });
+
+  (name === 'postgres' ? it : test.skip)('skips a run one of whose mapped instances an operator is changing, without waiting for it', async () => {
+    await seedMapped('busy', CUTOFF - 2 * DAY);
+    await seedMapped('free', CUTOFF - DAY);
+    const operator = new pg.Client(parsePostgresUrl(target.url).pool);
+    await operator.connect();
+    try {
+      // Only map index 2 is held: the other instances of m can be locked, yet the run is busy.
+      await operator.query('BEGIN');
+      await operator.query("UPDATE task_instance SET state = 'none' WHERE dag_id = 'etl' AND run_id = 'busy' AND task_id = 'm' AND map_index = 2");
+      const first = await Promise.race([
+        store.deleteExpiredRuns(CUTOFF, 100),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the clean waited for the operator')), 5000)),
+      ]);
+      expect(keys(first.runs)).toEqual(['etl/free']);
+      expect(first).toMatchObject({ taskInstances: 6, xcoms: 5 });
+      await operator.query('ROLLBACK');
+    } finally {
+      await operator.end();
+    }
+    expect(keys((await store.deleteExpiredRuns(CUTOFF, 100)).runs)).toEqual(['etl/busy']);
+  });
+
   (name === 'postgres' ? it : test.skip)('skips a run an operator is changing, without waiting for it, and deletes it later', async () => {
     await seed('etl', 'busy', { state: 'success', endedAt: CUTOFF - 2 * DAY });
     await seed('etl', 'locked-run', { state: 'success', endedAt: CUTOFF - 2 * DAY + 1 });

@@ -255,7 +255,7 @@ describe.each(dialects)('$name store', ({ name, newTarget }) => {
   });
 
   describe('write batches', () => {
-    const key = (taskId: string) => ({ dagId: 'etl', runId: 'r1', taskId });
+    const key = (taskId: string) => ({ dagId: 'etl', runId: 'r1', taskId, mapIndex: -1 });
 
     beforeEach(async () => {
       if (newTarget === null) return;
@@ -707,7 +707,7 @@ describe.each(dialects)('$name store', ({ name, newTarget }) => {
     const beat = (s: Store, id: string, at: number) =>
       s.heartbeatScheduler({ id, hostname: 'host', pid: 1000, startedAt: 1, lastHeartbeatAt: at });
     const owed = (id: string, over: Partial<CallbackRow> = {}): CallbackRow => ({
-      id, dagId: 'etl', runId: 'r1', taskId: 'a', tryNumber: 1, kind: 'failure', state: 'failed', reason: 'timeout',
+      id, dagId: 'etl', runId: 'r1', taskId: 'a', mapIndex: -1, tryNumber: 1, kind: 'failure', state: 'failed', reason: 'timeout',
       error: 'TASK_TIMEOUT: timed out after 10 ms', exitCode: null, signal: 'SIGTERM', createdAt: 100, owner: 'A', ...over,
     });
 
@@ -723,7 +723,7 @@ describe.each(dialects)('$name store', ({ name, newTarget }) => {
         callbacks: [
           { row: owed('a-cb'), ifTi: 0 },
           { row: owed('b-cb', { taskId: 'b' }), ifTi: 1 },
-          { row: owed('dag-cb', { taskId: null, tryNumber: null, reason: 'task_failed', error: null, signal: null }), ifRun: 0 },
+          { row: owed('dag-cb', { taskId: null, mapIndex: null, tryNumber: null, reason: 'task_failed', error: null, signal: null }), ifRun: 0 },
         ],
       });
       expect(result).toMatchObject({ tis: [true, false], runs: [true] });

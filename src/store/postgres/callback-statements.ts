@@ -10,7 +10,7 @@ import { callbackRequest as cb, scheduler } from './schema.js';
 const p = sql.placeholder;
 
 export function preparePgCallbackStatements(db: NodePgDatabase, name: (n: string) => string) {
-  const columns = ['id', 'dagId', 'runId', 'taskId', 'tryNumber', 'kind', 'state', 'reason', 'error', 'exitCode', 'signal', 'createdAt', 'owner'] as const;
+  const columns = ['id', 'dagId', 'runId', 'taskId', 'mapIndex', 'tryNumber', 'kind', 'state', 'reason', 'error', 'exitCode', 'signal', 'createdAt', 'owner'] as const;
   return {
     callbackInsert: db
       .insert(cb)

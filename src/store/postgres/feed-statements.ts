@@ -20,6 +20,7 @@ export const FEED_CHANNEL = 'kiln_feed';
 
 export function preparePgFeedStatements(db: NodePgDatabase, name: (n: string) => string) {
   return {
+    // The selected columns follow the event table's order as drizzle lists them (schema.ts).
     // The lock is a one-row subquery joined to the rows: whichever side the plan puts it,
     // it is taken before the first joined row, and so before the first id (nextval, in the
     // projection above the join) is drawn. The same subquery notifies the feed's listeners
@@ -27,11 +28,11 @@ export function preparePgFeedStatements(db: NodePgDatabase, name: (n: string) =>
     eventInsertMany: db
       .insert(event)
       .select(
-        sql`select nextval(pg_get_serial_sequence('event', 'id')), u.at, u.kind, u.dag_id, u.run_id, u.task_id, u.state, u.try_number
+        sql`select nextval(pg_get_serial_sequence('event', 'id')), u.at, u.kind, u.dag_id, u.run_id, u.task_id, u.map_index, u.state, u.try_number
           from (select pg_advisory_xact_lock(hashtext('kiln:event:' || current_schema())), pg_notify(${sql.raw(`'${FEED_CHANNEL}'`)}, current_schema())) feed_lock,
                unnest(${p('ats')}::bigint[], ${p('kinds')}::text[], ${p('dagIds')}::text[], ${p('runIds')}::text[],
-                      ${p('taskIds')}::text[], ${p('states')}::text[], ${p('tryNumbers')}::integer[])
-               with ordinality as u(at, kind, dag_id, run_id, task_id, state, try_number, ord)
+                      ${p('taskIds')}::text[], ${p('mapIndexes')}::integer[], ${p('states')}::text[], ${p('tryNumbers')}::integer[])
+               with ordinality as u(at, kind, dag_id, run_id, task_id, map_index, state, try_number, ord)
           order by u.ord`,
       )
       .prepare(name('event_insert_many')),
@@ -58,15 +59,16 @@ export function preparePgFeedStatements(db: NodePgDatabase, name: (n: string) =>
       .limit(p('limit'))
       .prepare(name('grid_runs')),
     gridTis: db
-      .select({ runId: ti.runId, taskId: ti.taskId, state: ti.state, tryNumber: ti.tryNumber })
+      .select({ runId: ti.runId, taskId: ti.taskId, mapIndex: ti.mapIndex, state: ti.state, tryNumber: ti.tryNumber })
       .from(ti)
       .where(and(eq(ti.dagId, p('dagId')), sql`${ti.runId} = any(${p('runIds')}::text[])`))
       .prepare(name('grid_tis')),
-    // One task's instances over the latest runs: runs through dag_run_logical_date_idx, each TI by its primary key.
+    // One task instance (one map index) over the latest runs: runs through
+    // dag_run_logical_date_idx, each TI by its primary key.
     taskHistory: db
       .select({ ti: getTableColumns(ti), logicalDate: dagRun.logicalDate })
       .from(dagRun)
-      .innerJoin(ti, and(eq(ti.dagId, dagRun.dagId), eq(ti.runId, dagRun.runId), eq(ti.taskId, p('taskId'))))
+      .innerJoin(ti, and(eq(ti.dagId, dagRun.dagId), eq(ti.runId, dagRun.runId), eq(ti.taskId, p('taskId')), eq(ti.mapIndex, p('mapIndex'))))
       .where(eq(dagRun.dagId, p('dagId')))
       .orderBy(desc(dagRun.logicalDate), desc(dagRun.runId))
       .limit(p('limit'))

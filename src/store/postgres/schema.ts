@@ -64,6 +64,8 @@ export const taskInstance = pgTable(
     dagId: text('dag_id').notNull(),
     runId: text('run_id').notNull(),
     taskId: text('task_id').notNull(),
+    /** migrations/0008: the instance's index in its mapped task; -1 for a task that is not mapped. */
+    mapIndex: integer('map_index').notNull().default(-1),
     state: text('state').$type<TiState>().notNull(),
     tryNumber: integer('try_number').notNull(),
     maxTries: integer('max_tries').notNull(),
@@ -88,7 +90,7 @@ export const taskInstance = pgTable(
     firstPokeAt: bigint('first_poke_at', { mode: 'number' }),
   },
   (t) => [
-    primaryKey({ columns: [t.dagId, t.runId, t.taskId] }),
+    primaryKey({ columns: [t.dagId, t.runId, t.taskId, t.mapIndex] }),
     index('task_instance_state_heartbeat_idx').on(t.state, t.lastHeartbeatAt),
   ],
 );
@@ -99,10 +101,12 @@ export const xcom = pgTable(
     dagId: text('dag_id').notNull(),
     runId: text('run_id').notNull(),
     taskId: text('task_id').notNull(),
+    /** migrations/0008: the map index of the task instance that returned it. */
+    mapIndex: integer('map_index').notNull().default(-1),
     /** JSON text; NULL means the task returned undefined. */
     value: text('value'),
   },
-  (t) => [primaryKey({ columns: [t.dagId, t.runId, t.taskId] })],
+  (t) => [primaryKey({ columns: [t.dagId, t.runId, t.taskId, t.mapIndex] })],
 );
 
 export const importError = pgTable('import_error', {
@@ -133,6 +137,8 @@ export const callbackRequest = pgTable(
     dagId: text('dag_id').notNull(),
     runId: text('run_id').notNull(),
     taskId: text('task_id'),
+    /** migrations/0008: the task instance's map index; null for a DAG callback. */
+    mapIndex: integer('map_index'),
     tryNumber: integer('try_number'),
     kind: text('kind').$type<CallbackKind>().notNull(),
     state: text('state').notNull(),
@@ -154,6 +160,8 @@ export const event = pgTable('event', {
   dagId: text('dag_id').notNull(),
   runId: text('run_id').notNull(),
   taskId: text('task_id'),
+  /** migrations/0008: kind 'ti' only. */
+  mapIndex: integer('map_index'),
   state: text('state').notNull(),
   tryNumber: integer('try_number'),
 });

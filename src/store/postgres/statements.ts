@@ -9,6 +9,7 @@
 import { and, asc, count, desc, eq, getTableColumns, inArray, lt, sql, type SQL } from 'drizzle-orm';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import type { PgColumn } from 'drizzle-orm/pg-core';
+import { UNMAPPED } from '../../dag/types.js';
 import { ACTIVE_RUN_STATES, FINISHED_RUN_STATES, TI_MUTABLE_FIELDS } from '../rows.js';
 import { preparePgCallbackStatements } from './callback-statements.js';
 import { preparePgFeedStatements } from './feed-statements.js';
@@ -27,9 +28,9 @@ export const TI_COLUMNS = Object.entries(getTableColumns(ti)) as Array<[keyof ty
 export type PgStatements = ReturnType<typeof preparePgStatements>;
 
 export function preparePgStatements(db: NodePgDatabase) {
-  const tiKey = and(eq(ti.dagId, p('dagId')), eq(ti.runId, p('runId')), eq(ti.taskId, p('taskId')));
+  const tiKey = and(eq(ti.dagId, p('dagId')), eq(ti.runId, p('runId')), eq(ti.taskId, p('taskId')), eq(ti.mapIndex, p('mapIndex')));
   const runKey = and(eq(dagRun.dagId, p('dagId')), eq(dagRun.runId, p('runId')));
-  const xcomKey = and(eq(xcom.dagId, p('dagId')), eq(xcom.runId, p('runId')), eq(xcom.taskId, p('taskId')));
+  const xcomKey = and(eq(xcom.dagId, p('dagId')), eq(xcom.runId, p('runId')), eq(xcom.taskId, p('taskId')), eq(xcom.mapIndex, p('mapIndex')));
   const name = (n: string) => `kiln_${n}`;
   const tiUnnest = sql.join(
     TI_COLUMNS.map(([key, col]) => sql`${p(key)}::${sql.raw(col.getSQLType())}[]`),
@@ -64,31 +65,49 @@ export function preparePgStatements(db: NodePgDatabase) {
           eq(ti.dagId, fromV(ti.dagId)),
           eq(ti.runId, fromV(ti.runId)),
           eq(ti.taskId, fromV(ti.taskId)),
+          eq(ti.mapIndex, fromV(ti.mapIndex)),
           sql`${ti.tryNumber} = v.expect_try_number`,
           sql`${ti.state} = any(string_to_array(v.expect_states, ','))`,
         ),
       )
       .returning({ ord: sql<number>`v.ord`.mapWith(Number) })
       .prepare(name('ti_cas_many')),
-    // All heartbeats of a batch in one statement: the keys come as four parallel arrays.
+    // All heartbeats of a batch in one statement: the keys come as five parallel arrays.
     tiHeartbeats: db
       .update(ti)
       .set({ lastHeartbeatAt: v('at') })
       .where(
         and(
           eq(ti.state, 'running'),
-          sql`(${ti.dagId}, ${ti.runId}, ${ti.taskId}, ${ti.tryNumber}) in (select * from unnest(
-            ${p('dagIds')}::text[], ${p('runIds')}::text[], ${p('taskIds')}::text[], ${p('tryNumbers')}::integer[]))`,
+          sql`(${ti.dagId}, ${ti.runId}, ${ti.taskId}, ${ti.mapIndex}, ${ti.tryNumber}) in (select * from unnest(
+            ${p('dagIds')}::text[], ${p('runIds')}::text[], ${p('taskIds')}::text[], ${p('mapIndexes')}::integer[], ${p('tryNumbers')}::integer[]))`,
         ),
       )
       .prepare(name('ti_heartbeats')),
     // Every task instance of a run in one statement: one array per column.
     tiInsertMany: db.insert(ti).select(sql`select * from unnest(${tiUnnest})`).prepare(name('ti_insert_many')),
+    // An expansion's rows (see write-batch.ts), the same way; a row already there (or being
+    // inserted by another scheduler's transaction, which this waits for) is skipped, so the
+    // row count says whether every row went in.
+    tiInsertManyIfAbsent: db
+      .insert(ti)
+      .select(sql`select * from unnest(${tiUnnest})`)
+      .onConflictDoNothing()
+      .prepare(name('ti_insert_many_if_absent')),
+    // A mapped task's unexpanded instance, only from the expected states. A second scheduler
+    // deleting it at once waits for the first one's row lock, then finds nothing to delete.
+    tiDeletePlaceholder: db
+      .delete(ti)
+      .where(and(eq(ti.dagId, p('dagId')), eq(ti.runId, p('runId')), eq(ti.taskId, p('taskId')), eq(ti.mapIndex, UNMAPPED), eq(ti.tryNumber, 0), inArrayParam(ti.state, 'expectStates')))
+      .prepare(name('ti_delete_placeholder')),
+    // Not prepared statements (PostgreSQL prepares none of these): an expansion's savepoint.
+    savepoint: () => db.execute(sql.raw('savepoint kiln_expansion')),
+    rollbackToSavepoint: () => db.execute(sql.raw('rollback to savepoint kiln_expansion')),
     tisOfRun: db
       .select()
       .from(ti)
       .where(and(eq(ti.dagId, p('dagId')), eq(ti.runId, p('runId'))))
-      .orderBy(asc(ti.taskId))
+      .orderBy(asc(ti.taskId), asc(ti.mapIndex))
       .prepare(name('tis_of_run')),
     tiGet: db.select().from(ti).where(tiKey).prepare(name('ti_get')),
     // Only running rows whose liveness is older than `before`, never the whole table. The
@@ -249,6 +268,7 @@ export function preparePgStatements(db: NodePgDatabase) {
         sql`(${ti.dagId}, ${ti.runId}) in (select * from unnest(${p('dagIds')}::text[], ${p('runIds')}::text[]))
           and not exists (select 1 from ${ti} l
             where l.dag_id = "task_instance"."dag_id" and l.run_id = "task_instance"."run_id" and l.task_id = "task_instance"."task_id"
+              and l.map_index = "task_instance"."map_index"
             for update skip locked)`,
       )
       .prepare(name('runs_with_busy_tis')),
@@ -266,13 +286,21 @@ export function preparePgStatements(db: NodePgDatabase) {
       .prepare(name('runs_delete')),
 
     // XCom.
-    // Every XCom of a batch in one statement (keys must be unique within it).
+    // Every XCom of a batch in one statement (keys must be unique within it). The arrays are
+    // in the table's column order: drizzle lists every column of xcom.
     xcomUpsertMany: db
       .insert(xcom)
-      .select(sql`select * from unnest(${p('dagIds')}::text[], ${p('runIds')}::text[], ${p('taskIds')}::text[], ${p('values')}::text[])`)
-      .onConflictDoUpdate({ target: [xcom.dagId, xcom.runId, xcom.taskId], set: { value: sql`excluded.value` } })
+      .select(sql`select * from unnest(${p('dagIds')}::text[], ${p('runIds')}::text[], ${p('taskIds')}::text[], ${p('mapIndexes')}::integer[], ${p('values')}::text[])`)
+      .onConflictDoUpdate({ target: [xcom.dagId, xcom.runId, xcom.taskId, xcom.mapIndex], set: { value: sql`excluded.value` } })
       .prepare(name('xcom_upsert_many')),
     xcomGet: db.select({ value: xcom.value }).from(xcom).where(xcomKey).prepare(name('xcom_get')),
+    // Every XCom of one task in a run: a primary-key prefix range, in map-index order.
+    xcomsOfTask: db
+      .select({ mapIndex: xcom.mapIndex, value: xcom.value })
+      .from(xcom)
+      .where(and(eq(xcom.dagId, p('dagId')), eq(xcom.runId, p('runId')), eq(xcom.taskId, p('taskId'))))
+      .orderBy(asc(xcom.mapIndex))
+      .prepare(name('xcoms_of_task')),
 
     // DAGs.
     dagUpsert: db

@@ -15,16 +15,14 @@
 import pg from 'pg';
 import { and, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
-import type { RunState, SerializedDag } from '../../dag/types.js';
+import { UNMAPPED, type RunState, type SerializedDag } from '../../dag/types.js';
 import { KilnError } from '../../errors.js';
 import {
   DEFAULT_POOL,
   EXPIRED_RUNS_START,
   decodeXcom,
-  encodeXcom,
-  runWriteValues,
+  mapIndexOf,
   runValues,
-  tiValues,
   toDagRow,
   toRunRow,
 } from '../rows.js';
@@ -43,7 +41,6 @@ import type {
   Store,
   TiKey,
   TiRow,
-  TiWrite,
   WriteBatch,
   WriteBatchResult,
   DataInterval,
@@ -52,14 +49,15 @@ import type {
 import type { MetricsSnapshot } from '../types.js';
 import { toMetricsSnapshot } from '../rows.js';
 import { describeStoreErrors } from '../errors.js';
-import { batchEvents, eventColumns, runEvent } from '../feed.js';
+import { eventColumns, runEvent } from '../feed.js';
 import type { ChangeEvent, GridTi, RunCursor } from '../types.js';
 import { parsePostgresUrl, type PostgresTarget } from './connection.js';
 import { describePgError } from './errors.js';
 import { migratePostgres } from './migrate.js';
 import { dagRun, dagVersion } from './schema.js';
-import { preparePgStatements, TI_COLUMNS, type PgStatements } from './statements.js';
+import { preparePgStatements, type PgStatements } from './statements.js';
 import { FEED_CHANNEL } from './feed-statements.js';
+import { affected, applyPgBatch, planPgBatch, tiColumns } from './write-batch.js';
 
 export async function openPostgresStore(url: string): Promise<Store> {
   const target = parsePostgresUrl(url);
@@ -325,67 +323,15 @@ class PostgresStore implements Store {
   }
 
   async getTaskInstance(key: TiKey): Promise<TiRow | undefined> {
-    const [row] = await this.one((s) => s.tiGet.execute({ dagId: key.dagId, runId: key.runId, taskId: key.taskId }));
+    const [row] = await this.one((s) => s.tiGet.execute({ dagId: key.dagId, runId: key.runId, taskId: key.taskId, mapIndex: mapIndexOf(key) }));
     return row;
   }
 
-  /**
-   * In one transaction and a handful of round trips whatever the batch size: task-instance
-   * compare-and-sets first (one bulk statement; one statement per write, in order, if the
-   * batch names a TI twice, so a later write sees the earlier one; writes that queue tries
-   * within pool limits last, see writeWithinPools), then all heartbeats (only tries still
-   * running are touched), all XComs (the last value per key wins), run states.
-   */
+  /** See write-batch.ts. */
   async write(batch: WriteBatch): Promise<WriteBatchResult> {
-    const tiWrites = batch.tis ?? [];
-    const hb = batch.heartbeats;
-    const xcoms = lastPerKey(batch.xcoms ?? []);
-    const callbacks = batch.callbacks ?? [];
-    const callbacksDone = batch.callbacksDone ?? [];
-    if (tiWrites.length === 0 && !batch.runs?.length && xcoms.length === 0 && !hb?.keys.length && callbacks.length === 0 && callbacksDone.length === 0) return { tis: [], runs: [] };
-    // Encode before BEGIN: a value that is not JSON fails the call without a round trip.
-    const xcomValues = xcoms.map((x) => encodeXcom(x.value));
-    const withinPools = tiWrites.some((w) => w.ifPoolFull !== undefined);
-    const statements =
-      (withinPools ? 2 : casStatements(tiWrites)) + (hb?.keys.length ? 1 : 0) + (xcoms.length > 0 ? 1 : 0) + (batch.runs?.length ?? 0) +
-      callbacks.length + (callbacksDone.length > 0 ? 1 : 0) +
-      (tiWrites.length > 0 || (batch.runs?.length ?? 0) > 0 ? 1 : 0); // the change feed's rows, if any applied
-    // A single statement is atomic by itself: BEGIN and COMMIT would only add two round trips
-    // (the supervisor's heartbeat-only batches are the common case).
-    return this.use(statements > 1, async (s) => {
-      const { tis, poolFull, poolRoom } = withinPools ? await writeWithinPools(s, tiWrites) : { tis: await compareAndSet(s, tiWrites), poolFull: undefined, poolRoom: undefined };
-      if (hb !== undefined && hb.keys.length > 0) {
-        await s.tiHeartbeats.execute({
-          at: hb.at,
-          dagIds: hb.keys.map((k) => k.dagId),
-          runIds: hb.keys.map((k) => k.runId),
-          taskIds: hb.keys.map((k) => k.taskId),
-          tryNumbers: hb.keys.map((k) => k.tryNumber),
-        });
-      }
-      if (xcoms.length > 0) {
-        await s.xcomUpsertMany.execute({
-          dagIds: xcoms.map((x) => x.dagId),
-          runIds: xcoms.map((x) => x.runId),
-          taskIds: xcoms.map((x) => x.taskId),
-          values: xcomValues,
-        });
-      }
-      const runs: boolean[] = [];
-      for (const w of batch.runs ?? []) {
-        runs.push(affected(await s.runSet.execute(runWriteValues(w, w.expectStates))));
-      }
-      // A callback is owed only if the change that owes it applied.
-      for (const c of callbacks) {
-        if ((c.ifTi !== undefined && !tis[c.ifTi]) || (c.ifRun !== undefined && !runs[c.ifRun])) continue;
-        await s.callbackInsert.execute({ ...c.row });
-      }
-      if (callbacksDone.length > 0) await s.callbacksDelete.execute({ ids: callbacksDone });
-      // Last: the feed's lock is held from here to COMMIT (see feed-statements.ts).
-      const events = batchEvents(batch, tis, runs, poolFull);
-      if (events.length > 0) await s.eventInsertMany.execute(eventColumns(events, Date.now()));
-      return poolRoom === undefined ? { tis, runs } : { tis, runs, poolFull, poolRoom };
-    });
+    const plan = planPgBatch(batch);
+    if (plan === null) return batch.expansions === undefined ? { tis: [], runs: [] } : { expansions: [], tis: [], runs: [] };
+    return this.use(plan.transaction, (s) => applyPgBatch(s, batch, plan));
   }
 
   async findZombies(before: number, limit: number): Promise<TiRow[]> {
@@ -399,8 +345,13 @@ class PostgresStore implements Store {
   // XCom
 
   async getXcom(key: TiKey): Promise<unknown> {
-    const [row] = await this.one((s) => s.xcomGet.execute({ dagId: key.dagId, runId: key.runId, taskId: key.taskId }));
+    const [row] = await this.one((s) => s.xcomGet.execute({ dagId: key.dagId, runId: key.runId, taskId: key.taskId, mapIndex: mapIndexOf(key) }));
     return decodeXcom(row?.value);
+  }
+
+  async getTaskXcoms(dagId: string, runId: string, taskId: string): Promise<Array<{ mapIndex: number; value: unknown }>> {
+    const rows = await this.one((s) => s.xcomsOfTask.execute({ dagId, runId, taskId }));
+    return rows.map((x) => ({ mapIndex: x.mapIndex, value: decodeXcom(x.value) }));
   }
 
   // Pools
@@ -527,8 +478,8 @@ class PostgresStore implements Store {
     return this.one((s) => s.schedulerList.execute());
   }
 
-  async taskHistory(dagId: string, taskId: string, limit: number): Promise<Array<TiRow & { logicalDate: number }>> {
-    return (await this.one((s) => s.taskHistory.execute({ dagId, taskId, limit }))).map((r) => ({ ...r.ti, logicalDate: r.logicalDate }));
+  async taskHistory(dagId: string, taskId: string, limit: number, mapIndex: number = UNMAPPED): Promise<Array<TiRow & { logicalDate: number }>> {
+    return (await this.one((s) => s.taskHistory.execute({ dagId, taskId, mapIndex, limit }))).map((r) => ({ ...r.ti, logicalDate: r.logicalDate }));
   }
 
   /**
@@ -561,89 +512,13 @@ class PostgresStore implements Store {
   }
 }
 
-/** One bulk statement, or one per write (in order) when the writes name a TI twice. */
-function casStatements(writes: readonly TiWrite[]): number {
-  return writes.length > 1 && lastPerKey(writes.map((w) => w.row)).length === writes.length ? 1 : writes.length;
-}
-
-/** Task-instance compare-and-sets (ifPoolFull ignored); per write, did it apply. */
-async function compareAndSet(s: PgStatements, writes: readonly TiWrite[]): Promise<boolean[]> {
-  if (casStatements(writes) === 1 && writes.length > 1) {
-    const applied = await s.tiCompareAndSetMany.execute({
-      ...tiColumns(writes.map((w) => w.row)),
-      expectTryNumbers: writes.map((w) => w.expect.tryNumber),
-      expectStates: writes.map((w) => w.expect.states.join(',')),
-    });
-    const tis = writes.map(() => false);
-    for (const { ord } of applied) tis[ord - 1] = true;
-    return tis;
-  }
-  const tis: boolean[] = [];
-  for (const w of writes) tis.push(affected(await s.tiCompareAndSet.execute(tiValues(w.row, w.expect.tryNumber, w.expect.states))));
-  return tis;
-}
-
-/**
- * A batch that queues tries within pool limits (see WriteBatch), in four round trips: lock
- * the pools' rows; the other writes; sum the slots in use (after the lock, so this snapshot
- * sees what the scheduler that held it before committed); then each queueing write, in
- * order, if its pool still has room, else its ifPoolFull row.
- */
-async function writeWithinPools(s: PgStatements, writes: readonly TiWrite[]): Promise<{ tis: boolean[]; poolFull: number[]; poolRoom: Record<string, number> }> {
-  const names = [...new Set(writes.filter((w) => w.ifPoolFull !== undefined).map((w) => w.row.pool))];
-  const room: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0])); // a missing pool has no room
-  for (const p of await s.poolLock.execute({ names })) room[p.name] = p.slots;
-  const tis = writes.map(() => false);
-  const plain = writes.flatMap((w, i) => (w.ifPoolFull === undefined ? [i] : []));
-  if (plain.length > 0) (await compareAndSet(s, plain.map((i) => writes[i]!))).forEach((ok, k) => (tis[plain[k]!] = ok));
-  for (const u of await s.poolUsed.execute({ names })) room[u.name]! -= u.used;
-  const poolFull: number[] = [];
-  const queueing = writes.flatMap((w, i) => {
-    if (w.ifPoolFull === undefined) return [];
-    if (w.row.poolSlots <= room[w.row.pool]!) {
-      room[w.row.pool]! -= w.row.poolSlots;
-      return [{ i, write: w }];
-    }
-    poolFull.push(i);
-    return [{ i, write: { row: w.ifPoolFull, expect: w.expect } }];
-  });
-  (await compareAndSet(s, queueing.map((q) => q.write))).forEach((ok, k) => {
-    const { i, write } = queueing[k]!;
-    tis[i] = ok;
-    // A try that did not apply (its run changed under us) took no slot after all.
-    if (!ok && write.row.state === 'queued') room[write.row.pool]! += write.row.poolSlots;
-  });
-  return { tis, poolFull, poolRoom: room };
-}
-
 /** The SQLSTATE of a pg error, also when drizzle wrapped it (DrizzleQueryError.cause). */
 function sqlState(err: unknown): unknown {
   const e = err as { code?: unknown; cause?: { code?: unknown } } | null;
   return e?.code ?? e?.cause?.code;
 }
 
-function affected(r: { rowCount: number | null }): boolean {
-  return (r.rowCount ?? 0) > 0;
-}
-
-/** The last entry per task-instance key, in first-seen order. */
-function lastPerKey<T extends TiKey>(items: T[]): T[] {
-  const byKey = new Map<string, T>();
-  for (const it of items) {
-    const key = `${it.dagId}\0${it.runId}\0${it.taskId}`;
-    byKey.set(key, it);
-  }
-  return [...byKey.values()];
-}
-
 /** Run keys as two parallel arrays, for the unnest() statements. */
 function runKeyColumns(runs: Array<{ dagId: string; runId: string }>): { dagIds: string[]; runIds: string[] } {
   return { dagIds: runs.map((r) => r.dagId), runIds: runs.map((r) => r.runId) };
-}
-
-/** Task instances as one array per column, for the unnest() statements. */
-function tiColumns(tis: TiRow[]): Record<string, unknown[]> {
-  const out: Record<string, unknown[]> = {};
-  for (const [key] of TI_COLUMNS) out[key] = tis.map((t) => t[key] ?? null);
-  return out;
 }

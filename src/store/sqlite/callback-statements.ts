@@ -12,7 +12,7 @@ const p = sql.placeholder;
 export type SqliteCallbackStatements = ReturnType<typeof prepareSqliteCallbackStatements>;
 
 export function prepareSqliteCallbackStatements(db: BetterSQLite3Database) {
-  const columns = ['id', 'dagId', 'runId', 'taskId', 'tryNumber', 'kind', 'state', 'reason', 'error', 'exitCode', 'signal', 'createdAt', 'owner'] as const;
+  const columns = ['id', 'dagId', 'runId', 'taskId', 'mapIndex', 'tryNumber', 'kind', 'state', 'reason', 'error', 'exitCode', 'signal', 'createdAt', 'owner'] as const;
   return {
     callbackInsert: db
       .insert(cb)

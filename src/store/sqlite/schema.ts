@@ -63,6 +63,8 @@ export const taskInstance = sqliteTable(
     dagId: text('dag_id').notNull(),
     runId: text('run_id').notNull(),
     taskId: text('task_id').notNull(),
+    /** migrations/0008: the instance's index in its mapped task; -1 for a task that is not mapped. */
+    mapIndex: integer('map_index').notNull().default(-1),
     state: text('state').$type<TiState>().notNull(),
     tryNumber: integer('try_number').notNull(),
     maxTries: integer('max_tries').notNull(),
@@ -87,7 +89,7 @@ export const taskInstance = sqliteTable(
     firstPokeAt: integer('first_poke_at'),
   },
   (t) => [
-    primaryKey({ columns: [t.dagId, t.runId, t.taskId] }),
+    primaryKey({ columns: [t.dagId, t.runId, t.taskId, t.mapIndex] }),
     index('task_instance_state_heartbeat_idx').on(t.state, t.lastHeartbeatAt),
   ],
 );
@@ -98,10 +100,12 @@ export const xcom = sqliteTable(
     dagId: text('dag_id').notNull(),
     runId: text('run_id').notNull(),
     taskId: text('task_id').notNull(),
+    /** migrations/0008: the map index of the task instance that returned it. */
+    mapIndex: integer('map_index').notNull().default(-1),
     /** JSON text; NULL means the task returned undefined. */
     value: text('value'),
   },
-  (t) => [primaryKey({ columns: [t.dagId, t.runId, t.taskId] })],
+  (t) => [primaryKey({ columns: [t.dagId, t.runId, t.taskId, t.mapIndex] })],
 );
 
 export const importError = sqliteTable('import_error', {
@@ -132,6 +136,8 @@ export const callbackRequest = sqliteTable(
     dagId: text('dag_id').notNull(),
     runId: text('run_id').notNull(),
     taskId: text('task_id'),
+    /** migrations/0008: the task instance's map index; null for a DAG callback. */
+    mapIndex: integer('map_index'),
     tryNumber: integer('try_number'),
     kind: text('kind').$type<CallbackKind>().notNull(),
     state: text('state').notNull(),
@@ -153,6 +159,8 @@ export const event = sqliteTable('event', {
   dagId: text('dag_id').notNull(),
   runId: text('run_id').notNull(),
   taskId: text('task_id'),
+  /** migrations/0008: kind 'ti' only. */
+  mapIndex: integer('map_index'),
   state: text('state').notNull(),
   tryNumber: integer('try_number'),
 });

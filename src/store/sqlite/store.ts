@@ -9,15 +9,14 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { and, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
-import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
-import type { RunState, SerializedDag } from '../../dag/types.js';
+import { drizzle } from 'drizzle-orm/better-sqlite3';
+import { UNMAPPED, type RunState, type SerializedDag } from '../../dag/types.js';
 import { KilnError } from '../../errors.js';
 import {
   DEFAULT_POOL,
   EXPIRED_RUNS_START,
   decodeXcom,
-  encodeXcom,
-  runWriteValues,
+  mapIndexOf,
   runValues,
   tiValues,
   toDagRow,
@@ -37,7 +36,6 @@ import type {
   Store,
   TiKey,
   TiRow,
-  TiWrite,
   WriteBatch,
   WriteBatchResult,
   DataInterval,
@@ -46,13 +44,15 @@ import type {
 import type { MetricsSnapshot } from '../types.js';
 import { toMetricsSnapshot } from '../rows.js';
 import { describeStoreErrors } from '../errors.js';
-import { batchEvents, eventsJson, runEvent } from '../feed.js';
-import type { ChangeEvent, ChangeEventRow, GridTi, RunCursor } from '../types.js';
+import { runEvent } from '../feed.js';
+import type { ChangeEvent, GridTi, RunCursor } from '../types.js';
 import { describeSqliteError } from './errors.js';
 import { sqliteBackfills } from './backfills.js';
+import { appendSqliteEvents } from './feed-statements.js';
 import { migrateSqlite } from './migrate.js';
 import { dagRun, dagVersion } from './schema.js';
-import { prepareSqliteStatements, type SqliteStatements } from './statements.js';
+import { prepareSqliteStatements, type SqliteDb, type SqliteStatements } from './statements.js';
+import { sqliteBatchWriter } from './write-batch.js';
 
 export async function openSqliteStore(path: string): Promise<Store> {
   // Errors about the file (full disk, read-only, I/O) name it: see errors.ts.
@@ -67,14 +67,14 @@ export async function openSqliteStore(path: string): Promise<Store> {
 class SqliteStore implements Store {
   readonly dialect = 'sqlite' as const;
   private readonly sqlite: Database.Database;
-  private readonly db: BetterSQLite3Database;
+  private readonly db: SqliteDb;
   private readonly backfills: ReturnType<typeof sqliteBackfills>;
   /**
    * better-sqlite3 compiles at prepare time, so the tables must exist: prepared when the store
    * opens if the database is migrated, else right after migrate() (or on first use).
    */
   private statements: SqliteStatements | undefined;
-  private readonly applyBatchTx: Database.Transaction<(batch: WriteBatch) => WriteBatchResult>;
+  private readonly writeBatchTx: Database.Transaction<(batch: WriteBatch) => WriteBatchResult>;
   private readonly createRunTx: Database.Transaction<(run: RunRow, tis: TiRow[]) => boolean>;
   private readonly upsertDagTx: Database.Transaction<(dag: UpsertDag) => void>;
   private readonly claimRunsTx: Database.Transaction<(schedulerId: string, deadBefore: number, limit: number) => RunRow[]>;
@@ -90,7 +90,7 @@ class SqliteStore implements Store {
     this.sqlite.pragma('synchronous = NORMAL');
     this.db = drizzle({ client: this.sqlite });
     this.backfills = sqliteBackfills(this.db);
-    this.applyBatchTx = this.sqlite.transaction((batch: WriteBatch) => this.applyBatch(batch));
+    this.writeBatchTx = sqliteBatchWriter(this.sqlite, () => this.s);
     this.createRunTx = this.sqlite.transaction((run: RunRow, tis: TiRow[]) => this.insertRun(run, tis));
     this.upsertDagTx = this.sqlite.transaction((d: UpsertDag) => this.writeDag(d));
     this.claimRunsTx = this.sqlite.transaction((id: string, deadBefore: number, limit: number) => this.claim(id, deadBefore, limit));
@@ -101,7 +101,7 @@ class SqliteStore implements Store {
     this.deleteExpiredTx = this.sqlite.transaction((endedBefore: number, limit: number) => this.deleteExpired(endedBefore, limit));
     this.startRunTx = this.sqlite.transaction((a: { dagId: string; runId: string; schedulerId: string; maxActiveRuns: number; now: number }) => {
       if (this.s.runStart.run(a).changes === 0) return false;
-      this.appendEvents([runEvent(a, 'running')]);
+      appendSqliteEvents(this.s, [runEvent(a, 'running')]);
       return true;
     });
     try {
@@ -200,7 +200,7 @@ class SqliteStore implements Store {
   private insertRun(run: RunRow, tis: TiRow[]): boolean {
     if (this.s.runInsert.run(runValues(run)).changes === 0) return false;
     for (const t of tis) this.s.tiInsert.run(tiValues(t));
-    this.appendEvents([runEvent(run, run.state)]);
+    appendSqliteEvents(this.s, [runEvent(run, run.state)]);
     return true;
   }
 
@@ -276,62 +276,14 @@ class SqliteStore implements Store {
   }
 
   async getTaskInstance(key: TiKey): Promise<TiRow | undefined> {
-    return this.s.tiGet.get({ dagId: key.dagId, runId: key.runId, taskId: key.taskId });
+    return this.s.tiGet.get({ dagId: key.dagId, runId: key.runId, taskId: key.taskId, mapIndex: mapIndexOf(key) });
   }
 
+  /** See write-batch.ts. */
   async write(batch: WriteBatch): Promise<WriteBatchResult> {
-    const empty = !batch.tis?.length && !batch.runs?.length && !batch.xcoms?.length && !batch.heartbeats?.keys.length && !batch.callbacks?.length && !batch.callbacksDone?.length;
-    if (empty) return { tis: [], runs: [] };
-    return this.applyBatchTx.immediate(batch);
-  }
-
-  /**
-   * In one transaction: task-instance compare-and-sets first, in order (a later write of the
-   * same TI sees the earlier one), those that take pool slots last; then heartbeats (which
-   * only touch tries still running), XComs, and run states.
-   */
-  private applyBatch(batch: WriteBatch): WriteBatchResult {
-    const s = this.s;
-    const cas = (row: TiRow, w: TiWrite): boolean =>
-      s.tiCompareAndSet.run(tiValues(row, w.expect.tryNumber, JSON.stringify(w.expect.states))).changes === 1;
-    const writes = batch.tis ?? [];
-    const tis = writes.map((w) => w.ifPoolFull === undefined && cas(w.row, w));
-    // Then the writes that take pool slots, in order, each while its pool has room (see
-    // WriteBatch); the room is read once per pool, after the writes above freed theirs.
-    let poolFull: number[] | undefined;
-    let poolRoom: Record<string, number> | undefined;
-    writes.forEach((w, i) => {
-      if (w.ifPoolFull === undefined) return;
-      poolRoom ??= {};
-      poolFull ??= [];
-      const name = w.row.pool;
-      poolRoom[name] ??= (s.poolSize.get({ name })?.slots ?? 0) - Number(s.poolUsed.get({ name })?.used ?? 0);
-      if (w.row.poolSlots <= poolRoom[name]!) {
-        tis[i] = cas(w.row, w);
-        if (tis[i]) poolRoom[name]! -= w.row.poolSlots;
-      } else {
-        poolFull.push(i);
-        tis[i] = cas(w.ifPoolFull, w);
-      }
-    });
-    if (batch.heartbeats !== undefined) {
-      const at = batch.heartbeats.at;
-      for (const k of batch.heartbeats.keys) {
-        s.tiHeartbeat.run({ dagId: k.dagId, runId: k.runId, taskId: k.taskId, tryNumber: k.tryNumber, at });
-      }
-    }
-    for (const x of batch.xcoms ?? []) {
-      s.xcomUpsert.run({ dagId: x.dagId, runId: x.runId, taskId: x.taskId, value: encodeXcom(x.value) });
-    }
-    const runs = (batch.runs ?? []).map((w) => s.runSet.run(runWriteValues(w, JSON.stringify(w.expectStates))).changes === 1);
-    // A callback is owed only if the change that owes it applied.
-    for (const c of batch.callbacks ?? []) {
-      if ((c.ifTi !== undefined && !tis[c.ifTi]) || (c.ifRun !== undefined && !runs[c.ifRun])) continue;
-      s.callbackInsert.run({ ...c.row });
-    }
-    for (const id of batch.callbacksDone ?? []) s.callbackDelete.run({ id });
-    this.appendEvents(batchEvents(batch, tis, runs, poolFull));
-    return poolRoom === undefined ? { tis, runs } : { tis, runs, poolFull, poolRoom };
+    const empty = !batch.expansions?.length && !batch.tis?.length && !batch.runs?.length && !batch.xcoms?.length && !batch.heartbeats?.keys.length && !batch.callbacks?.length && !batch.callbacksDone?.length;
+    if (empty) return batch.expansions === undefined ? { tis: [], runs: [] } : { expansions: [], tis: [], runs: [] };
+    return this.writeBatchTx.immediate(batch);
   }
 
   async findZombies(before: number, limit: number): Promise<TiRow[]> {
@@ -345,7 +297,11 @@ class SqliteStore implements Store {
   // XCom
 
   async getXcom(key: TiKey): Promise<unknown> {
-    return decodeXcom(this.s.xcomGet.get({ dagId: key.dagId, runId: key.runId, taskId: key.taskId })?.value);
+    return decodeXcom(this.s.xcomGet.get({ dagId: key.dagId, runId: key.runId, taskId: key.taskId, mapIndex: mapIndexOf(key) })?.value);
+  }
+
+  async getTaskXcoms(dagId: string, runId: string, taskId: string): Promise<Array<{ mapIndex: number; value: unknown }>> {
+    return this.s.xcomsOfTask.all({ dagId, runId, taskId }).map((x) => ({ mapIndex: x.mapIndex, value: decodeXcom(x.value) }));
   }
 
   // Pools
@@ -444,11 +400,6 @@ class SqliteStore implements Store {
 
   // The change feed and the web UI's reads
 
-  /** In the caller's transaction: the batch's events in one statement. */
-  private appendEvents(rows: ChangeEventRow[]): void {
-    if (rows.length > 0) this.s.eventInsertJson.run({ at: Date.now(), rows: eventsJson(rows) });
-  }
-
   async readEvents(afterId: number, limit: number): Promise<ChangeEvent[]> {
     return this.s.eventsAfter.all({ after: afterId, limit });
   }
@@ -476,8 +427,8 @@ class SqliteStore implements Store {
     return this.s.schedulerList.all();
   }
 
-  async taskHistory(dagId: string, taskId: string, limit: number): Promise<Array<TiRow & { logicalDate: number }>> {
-    return this.s.taskHistory.all({ dagId, taskId, limit }).map((r) => ({ ...r.ti, logicalDate: r.logicalDate }));
+  async taskHistory(dagId: string, taskId: string, limit: number, mapIndex: number = UNMAPPED): Promise<Array<TiRow & { logicalDate: number }>> {
+    return this.s.taskHistory.all({ dagId, taskId, mapIndex, limit }).map((r) => ({ ...r.ti, logicalDate: r.logicalDate }));
   }
 
   async watchEvents(): Promise<null> {
