@@ -32,6 +32,7 @@ export function callbackDefinition(dag: Dag, work: TaskWork): TaskDefinition | s
       dagId: work.dagId,
       runId: work.runId,
       taskId: spec.scope === 'dag' ? null : work.taskId,
+      mapIndex: spec.scope === 'dag' ? null : (work.mapIndex ?? -1),
       tryNumber: spec.scope === 'dag' ? null : work.tryNumber,
       maxTries: spec.scope === 'dag' ? null : work.maxTries,
       state: spec.state,

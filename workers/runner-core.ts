@@ -215,6 +215,8 @@ class Try {
       dagId: work.dagId,
       runId: work.runId,
       taskId: work.taskId,
+      mapIndex: work.mapIndex ?? -1,
+      item: work.item,
       tryNumber: work.tryNumber,
       maxTries: work.maxTries,
       params: work.params,

@@ -2,6 +2,7 @@ import { DagValidationError } from '../errors.js';
 import { parseBytes } from './bytes.js';
 import { parseDurationMs } from './duration.js';
 import { validateGraph } from './graph.js';
+import { DEFAULT_MAX_MAP_LENGTH, mapSourceTasks, resolveMapOver } from './mapping.js';
 import { SPECIAL_OPTION_KEYS, specialOptionKeys, splitSensorOptions, splitShortCircuitOptions } from './special-tasks.js';
 import {
   ISOLATIONS,
@@ -15,6 +16,8 @@ import {
   type Dag,
   type DagOptions,
   type Duration,
+  type MapOptions,
+  type MapSpec,
   type ResolvedTaskOptions,
   type TaskDefaults,
   type TaskDefinition,
@@ -30,12 +33,12 @@ const ID_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$/;
 const QUEUE_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/;
 const DAG_OPTION_KEYS = new Set([
   'id', 'schedule', 'startDate', 'catchup', 'maxActiveRuns', 'maxActiveTasks', 'params', 'paramsSchema', 'defaults', 'tags', 'description',
-  'onSuccess', 'onFailure', 'dagrunTimeout',
+  'onSuccess', 'onFailure', 'dagrunTimeout', 'maxMapLength',
 ]);
 const TASK_OPTION_KEYS = new Set([
   'upstream', 'triggerRule', 'retries', 'retryDelay', 'retryExponentialBackoff', 'maxRetryDelay', 'timeout',
   'heartbeatTimeout', 'isolation', 'pool', 'poolSlots', 'priorityWeight', 'queue', 'env', 'maxTaskMemoryBytes', 'retryOn', 'noRetryOn',
-  'onSuccess', 'onFailure', 'onRetry', 'onSkipped',
+  'onSuccess', 'onFailure', 'onRetry', 'onSkipped', 'maxActiveTisPerRun', 'maxActiveTisPerDag',
 ]);
 const HOOK_KIND = { onSuccess: 'success', onFailure: 'failure', onRetry: 'retry', onSkipped: 'skipped' } as const satisfies Record<string, CallbackKind>;
 type HookName = keyof typeof HOOK_KIND;
@@ -52,6 +55,13 @@ export interface DagBuilder {
   branch(taskId: string, fn: (ctx: TaskContext) => BranchChoice | Promise<BranchChoice>, options?: TaskOptions): TaskHandle;
   /** A falsy result skips what is downstream (all of it, or only the direct downstreams with ignoreDownstreamTriggerRules: false). */
   shortCircuit(taskId: string, fn: TaskFn, options?: ShortCircuitOptions): TaskHandle;
+  /**
+   * A mapped task: one instance per item of `over` (an upstream's returned array or object, a
+   * literal array, or an object of those for the cross product), each with its own tries and
+   * log; `ctx.item` is its element and `ctx.mapIndex` its index. The upstream named in `over`
+   * is an upstream of the map. A downstream's ctx.xcom(id) gets every result in map-index order.
+   */
+  map(taskId: string, fn: TaskFn, options: MapOptions): TaskHandle;
   /** Waits for something outside: `poke` is called until it returns a truthy value (the sensor's XCom). */
   sensor(taskId: string, poke: TaskFn, options?: SensorOptions): TaskHandle;
   /** Sets edges left to right: chain(a, b, [c, d], e) means a->b, b->c, b->d, c->e, d->e. */
@@ -76,6 +86,7 @@ export function dag(options: DagOptions, build: (d: DagBuilder) => void): Dag {
   checkDagOptions(options, fail);
   if (typeof build !== 'function') throw new DagValidationError(`DAG '${dagId}': dag() needs a builder function as its second argument`, { dagId });
 
+  const maxMapLength = options.maxMapLength ?? DEFAULT_MAX_MAP_LENGTH;
   const defaults = options.defaults ?? {};
   const defaultsResolved = resolveTaskOptions(defaults, (option, message) => fail(`defaults.${option}`, message));
   const defaultHooks = resolveHooks(defaults, (option, message) => fail(`defaults.${option}`, message));
@@ -95,13 +106,25 @@ export function dag(options: DagOptions, build: (d: DagBuilder) => void): Dag {
     sensor(taskId, poke, options = {}) {
       return addTask(taskId, poke, options, 'sensor');
     },
+    map(taskId, fn, options) {
+      if (options === null || typeof options !== 'object') {
+        throw new DagValidationError(`DAG '${dagId}', task '${taskId}': d.map() needs options with 'over' (what to map over)`, { dagId, taskId, option: 'over' });
+      }
+      const { over, ...rest } = options;
+      const failOver = (option: string, message: string): never => {
+        throw new DagValidationError(`DAG '${dagId}', task '${taskId}': option '${option}' ${message}`, { dagId, taskId, option });
+      };
+      const map = resolveMapOver(over, maxMapLength, failOver);
+      const upstream = [...(rest.upstream ?? []), ...mapSourceTasks(map)];
+      return addTask(taskId, fn, { ...rest, upstream }, 'task', map);
+    },
     chain(...steps) {
       const ids = steps.map((step) => (Array.isArray(step) ? step : [step]).map((s) => refId(s, dagId, 'chain')));
       for (let i = 1; i < ids.length; i++) for (const from of ids[i - 1]!) for (const to of ids[i]!) extraEdges.push([from, to]);
     },
   };
 
-  function addTask(taskId: string, fn: TaskFn, given: TaskOptions | ShortCircuitOptions | SensorOptions, kind: TaskKind): TaskHandle {
+  function addTask(taskId: string, fn: TaskFn, given: TaskOptions | ShortCircuitOptions | SensorOptions, kind: TaskKind, map?: MapSpec): TaskHandle {
     if (typeof taskId !== 'string' || !ID_RE.test(taskId)) {
       throw new DagValidationError(`DAG '${dagId}': task id must be a string of letters, digits, '_', '.', '-', got ${show(taskId)}`, { dagId });
     }
@@ -116,7 +139,8 @@ export function dag(options: DagOptions, build: (d: DagBuilder) => void): Dag {
       failTask(key, SPECIAL_OPTION_KEYS.has(key) ? `is not an option of d.${kind}()` : 'is not a task option');
     }
     let taskOptions: TaskOptions = given;
-    const special: Pick<ResolvedTaskOptions, 'kind' | 'ignoreDownstreamTriggerRules' | 'sensor'> = kind === 'task' ? {} : { kind };
+    const special: Pick<ResolvedTaskOptions, 'kind' | 'ignoreDownstreamTriggerRules' | 'sensor' | 'map'> = kind === 'task' ? {} : { kind };
+    if (map !== undefined) special.map = map;
     if (kind === 'shortCircuit') {
       const split = splitShortCircuitOptions(given as ShortCircuitOptions, failTask);
       taskOptions = split.task;
@@ -166,7 +190,7 @@ function checkDagOptions(o: DagOptions, fail: Fail): void {
     if (Number.isNaN(t)) fail('startDate', `must be an ISO date string or a Date, got ${show(o.startDate)}`);
   }
   if (o.catchup !== undefined && typeof o.catchup !== 'boolean') fail('catchup', `must be a boolean, got ${show(o.catchup)}`);
-  for (const key of ['maxActiveRuns', 'maxActiveTasks'] as const) {
+  for (const key of ['maxActiveRuns', 'maxActiveTasks', 'maxMapLength'] as const) {
     if (o[key] !== undefined && !(Number.isInteger(o[key]) && o[key]! >= 1)) fail(key, `must be an integer >= 1, got ${show(o[key])}`);
   }
   if (o.params !== undefined && (o.params === null || typeof o.params !== 'object' || Array.isArray(o.params))) fail('params', 'must be an object');
@@ -264,6 +288,11 @@ function resolveTaskOptions(o: TaskOptions | TaskDefaults, fail: Fail): Resolved
     if (n === undefined || n < MIN_TASK_MEMORY_BYTES) fail('maxTaskMemoryBytes', `must be a number of bytes or a size like '512MiB' or '2GB', at least 16 MiB; got ${show(o.maxTaskMemoryBytes)}`);
     r.maxTaskMemoryBytes = n;
   }
+  for (const key of ['maxActiveTisPerRun', 'maxActiveTisPerDag'] as const) {
+    if (o[key] === undefined) continue;
+    if (!(Number.isInteger(o[key]) && o[key]! >= 1)) fail(key, `must be an integer >= 1, got ${show(o[key])}`);
+    r[key] = o[key];
+  }
   if (o.noRetryOn !== undefined) {
     if (!(Array.isArray(o.noRetryOn) && o.noRetryOn.every((e) => typeof e === 'string' && e.length > 0))) {
       fail('noRetryOn', `must be an array of error class names such as ['TypeError', 'ValidationError'], got ${show(o.noRetryOn)}`);
@@ -285,7 +314,7 @@ function pickDefined(resolved: ResolvedTaskOptions, given: TaskOptions): Partial
     triggerRule: 'triggerRule', retries: 'retries', retryDelay: 'retryDelayMs', retryExponentialBackoff: 'retryExponentialBackoff',
     maxRetryDelay: 'maxRetryDelayMs', timeout: 'timeoutMs', heartbeatTimeout: 'heartbeatTimeoutMs', isolation: 'isolation',
     pool: 'pool', poolSlots: 'poolSlots', priorityWeight: 'priorityWeight', queue: 'queue', env: 'env', maxTaskMemoryBytes: 'maxTaskMemoryBytes',
-    noRetryOn: 'noRetryOn',
+    noRetryOn: 'noRetryOn', maxActiveTisPerRun: 'maxActiveTisPerRun', maxActiveTisPerDag: 'maxActiveTisPerDag',
   };
   const out: Partial<Record<keyof ResolvedTaskOptions, unknown>> = {};
   for (const [option, field] of Object.entries(map)) if ((given as Record<string, unknown>)[option] !== undefined) out[field] = resolved[field];

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { parseDurationMs } from './duration.js';
+import { DEFAULT_MAX_MAP_LENGTH } from './mapping.js';
 import type { CallbackKind, Dag, SerializedDag } from './types.js';
 
 export function serializeDag(d: Dag): SerializedDag {
@@ -18,6 +19,7 @@ export function serializeDag(d: Dag): SerializedDag {
     tasks: [...d.tasks.values()].map(({ fn: _fn, retryOn: _retryOn, onSuccess: _s, onFailure: _f, onRetry: _r, onSkipped: _k, ...rest }) => ({ ...rest, upstream: [...rest.upstream] })),
     callbacks: (['success', 'failure'] as CallbackKind[]).filter((k) => typeof (k === 'success' ? o.onSuccess : o.onFailure) === 'function'),
     dagrunTimeoutMs: o.dagrunTimeout === undefined ? null : (parseDurationMs(o.dagrunTimeout) ?? null),
+    maxMapLength: o.maxMapLength ?? DEFAULT_MAX_MAP_LENGTH,
   };
 }
 

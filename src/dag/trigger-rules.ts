@@ -4,8 +4,8 @@
  *
  * This mirrors Apache Airflow's scheduler (airflow/ti_deps/deps/trigger_rule_dep.py,
  * `TriggerRuleDep._evaluate_direct_relatives`, Airflow 2.9+/3.x) as evaluated with
- * `flag_upstream_failed=True`, for non-mapped tasks, without setup/teardown tasks and without
- * the 'removed' state. Airflow first computes a terminal state to flag (upstream_failed or
+ * `flag_upstream_failed=True`, without setup/teardown tasks. Every instance of a mapped upstream
+ * counts as one upstream; a 'removed' instance counts as none. Airflow first computes a terminal state to flag (upstream_failed or
  * skipped), which may happen before every upstream is done, and then separately checks
  * whether the rule is met; a flagged state wins. Both steps are folded into one decision here.
  *
@@ -27,10 +27,14 @@ export interface UpstreamCounts {
 
 export type TriggerDecision = 'wait' | 'run' | 'skipped' | 'upstream_failed';
 
-/** Counts a task's direct upstream states. Unfinished states (none, queued, running, up_for_retry, ...) count only toward `total`. */
+/**
+ * Counts a task's direct upstream states. Unfinished states (none, queued, running,
+ * up_for_retry, ...) count only toward `total`; a removed mapped instance is no upstream at all.
+ */
 export function upstreamCounts(states: Iterable<TiState>): UpstreamCounts {
   const c: UpstreamCounts = { success: 0, failed: 0, skipped: 0, upstreamFailed: 0, done: 0, total: 0 };
   for (const s of states) {
+    if (s === 'removed') continue;
     c.total++;
     switch (s) {
       case 'success':

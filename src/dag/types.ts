@@ -32,9 +32,15 @@ export const TI_STATES = [
   'upstream_failed',
   // A reschedule sensor's poke found nothing: no slot held, poked again at nextRetryAt.
   'up_for_reschedule',
+  // A mapped instance whose index the latest expansion no longer has (its upstream now
+  // returns fewer items): finished, counted as neither success nor failure.
+  'removed',
 ] as const;
 export type TiState = (typeof TI_STATES)[number];
-export const FINISHED_TI_STATES: readonly TiState[] = ['success', 'failed', 'skipped', 'upstream_failed'];
+export const FINISHED_TI_STATES: readonly TiState[] = ['success', 'failed', 'skipped', 'upstream_failed', 'removed'];
+
+/** The map index of a task instance that is not mapped (and of a mapped task not yet expanded). */
+export const UNMAPPED = -1;
 
 export type RunState = 'queued' | 'running' | 'success' | 'failed';
 
@@ -80,6 +86,30 @@ export interface TaskOptions {
   onRetry?: CallbackFn;
   /** Called after the task skipped itself (ctx.skip()); not when a trigger rule skipped it. */
   onSkipped?: CallbackFn;
+  /** At most this many instances of this task run at once in one run (mapped tasks; rate-limited APIs). */
+  maxActiveTisPerRun?: number;
+  /** At most this many instances of this task run at once across the DAG's runs (counted per scheduler). */
+  maxActiveTisPerDag?: number;
+}
+
+/**
+ * What a mapped task maps over: an upstream's handle (its returned array, or the entries of a
+ * returned object), a literal array, or an object of those (the cross product: `ctx.item` is
+ * then an object with the same keys).
+ */
+export type MapOver = TaskHandle | readonly unknown[] | { readonly [key: string]: TaskHandle | readonly unknown[] };
+
+export interface MapOptions extends TaskOptions {
+  over: MapOver;
+}
+
+/** One source of a map as serialized: an upstream task's result, or a literal list. */
+export type MapSourceSpec = { task: string } | { items: unknown[] };
+
+/** How a mapped task expands, as the scheduler reads it. */
+export interface MapSpec {
+  /** One source (ctx.item is its element), or named sources (ctx.item is an object: the cross product). */
+  over: MapSourceSpec | { product: Record<string, MapSourceSpec> };
 }
 
 export type TaskDefaults = Omit<TaskOptions, 'upstream'>;
@@ -138,6 +168,8 @@ export interface DagOptions {
   onFailure?: CallbackFn;
   /** A run still unfinished this long after it started is stopped and failed (reason `timed_out`). */
   dagrunTimeout?: Duration;
+  /** The most instances one mapped task may expand to (default 10,000). */
+  maxMapLength?: number;
 }
 
 /** The callback kinds: task callbacks have all four, DAG callbacks `success` and `failure`. */
@@ -162,6 +194,8 @@ export interface CallbackContext {
   readonly runId: string;
   /** null for a DAG callback. */
   readonly taskId: string | null;
+  /** The mapped instance's index; -1 for an unmapped task, null for a DAG callback. */
+  readonly mapIndex: number | null;
   /** The try that ended (task callbacks), else null. */
   readonly tryNumber: number | null;
   readonly maxTries: number | null;
@@ -197,6 +231,10 @@ export interface TaskContext {
   readonly dagId: string;
   readonly runId: string;
   readonly taskId: string;
+  /** This instance's index in its mapped task (0, 1, ...); -1 for a task that is not mapped. */
+  readonly mapIndex: number;
+  /** A mapped instance's element of what the task maps over; undefined for a task that is not mapped. */
+  readonly item: unknown;
   readonly tryNumber: number;
   readonly maxTries: number;
   readonly params: Readonly<Record<string, unknown>>;
@@ -212,7 +250,7 @@ export interface TaskContext {
   readonly prevDataIntervalEndSuccess: Date | null;
   readonly signal: AbortSignal;
   readonly log: TaskLogger;
-  /** The return value of another task of this run (usually an upstream). */
+  /** The return value of another task of this run (usually an upstream); of a mapped task, every instance's, in map-index order. */
   xcom<T = unknown>(taskId: string): Promise<T>;
   heartbeat(details?: unknown): void;
   /** Ends this try as skipped. */
@@ -256,6 +294,11 @@ export interface ResolvedTaskOptions {
   ignoreDownstreamTriggerRules?: boolean;
   /** sensor only. */
   sensor?: SensorSpec;
+  /** A mapped task (d.map): what it expands over. */
+  map?: MapSpec;
+  /** Absent: no limit. */
+  maxActiveTisPerRun?: number | null;
+  maxActiveTisPerDag?: number | null;
   /**
    * Which callbacks the task has (the functions stay in the DAG module). Absent in DAG
    * versions serialized before callbacks existed.
@@ -303,4 +346,6 @@ export interface SerializedDag {
   callbacks?: CallbackKind[];
   /** null: no run timeout; absent in versions serialized before the option existed. */
   dagrunTimeoutMs?: number | null;
+  /** Absent in versions serialized before mapping existed: 10,000. */
+  maxMapLength?: number;
 }

@@ -20,11 +20,15 @@ export interface CallbackSpec {
 
 /** Everything a runner needs to run one try of one task. Plain JSON. */
 export interface TaskWork {
-  /** Unique per try: `${dagId}/${runId}/${taskId}/${tryNumber}`. */
+  /** Unique per try: `${dagId}/${runId}/${taskId}/${tryNumber}` (`${taskId}[${mapIndex}]` for a mapped instance). */
   key: string;
   dagId: string;
   runId: string;
   taskId: string;
+  /** A mapped instance's index; absent or -1 for a task that is not mapped. */
+  mapIndex?: number;
+  /** A mapped instance's element of what its task maps over (ctx.item). */
+  item?: unknown;
   tryNumber: number;
   maxTries: number;
   /** Absolute path of the DAG file. */
@@ -118,6 +122,6 @@ export function isKilnMessage(value: unknown): value is RunnerMessage | Supervis
   return typeof value === 'object' && value !== null && (value as { __kiln?: unknown }).__kiln === 1;
 }
 
-export function taskKey(dagId: string, runId: string, taskId: string, tryNumber: number): string {
-  return `${dagId}/${runId}/${taskId}/${tryNumber}`;
+export function taskKey(dagId: string, runId: string, taskId: string, tryNumber: number, mapIndex = -1): string {
+  return mapIndex < 0 ? `${dagId}/${runId}/${taskId}/${tryNumber}` : `${dagId}/${runId}/${taskId}[${mapIndex}]/${tryNumber}`;
 }

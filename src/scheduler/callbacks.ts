@@ -20,7 +20,8 @@ import type { CallbackKind, FailureReason, Isolation, SerializedDag } from '../d
 import type { TaskWork } from '../protocol/messages.js';
 import type { CallbackRow, RunRow, TiRow } from '../store/types.js';
 import { sourceSnapshotPath } from '../../workers/dag-sources.js';
-import { runLogFolder } from './task-work.js';
+import { tiIdOf } from './run-state.js';
+import { runLogFolder, taskLogFile } from './task-work.js';
 
 /** How long one callback may run before it is stopped (like a try's timeout). */
 export const CALLBACK_TIMEOUT_MS = 5 * 60_000;
@@ -52,8 +53,8 @@ export function taskCallbackFor(task: { callbacks?: CallbackKind[] }, prev: TiRo
 
 export function taskCallbackRow(ti: TiRow, kind: CallbackKind, reason: FailureReason | null, owner: string, now: number): CallbackRow {
   return {
-    id: `${ti.dagId}/${ti.runId}/${ti.taskId}/${ti.tryNumber}/${kind}`,
-    dagId: ti.dagId, runId: ti.runId, taskId: ti.taskId, tryNumber: ti.tryNumber, kind,
+    id: `${ti.dagId}/${ti.runId}/${tiIdOf(ti)}/${ti.tryNumber}/${kind}`,
+    dagId: ti.dagId, runId: ti.runId, taskId: ti.taskId, mapIndex: ti.mapIndex, tryNumber: ti.tryNumber, kind,
     state: ti.state, reason, error: ti.error, exitCode: ti.exitCode, signal: ti.signal, createdAt: now, owner,
   };
 }
@@ -62,17 +63,17 @@ export function runCallbackRow(run: RunRow, kind: 'success' | 'failure', reason:
   return {
     // The end time keeps a second failure of a cleared run from colliding with the first.
     id: `${run.dagId}/${run.runId}//${kind}@${run.endedAt ?? now}`,
-    dagId: run.dagId, runId: run.runId, taskId: null, tryNumber: null, kind,
+    dagId: run.dagId, runId: run.runId, taskId: null, mapIndex: null, tryNumber: null, kind,
     state: run.state, reason, error, exitCode: null, signal: null, createdAt: now, owner,
   };
 }
 
 /** `<logs>/<dag>/<run>/<task>/<try>.<kind>-callback.log`, or `<logs>/<dag>/<run>/@dag/<kind>-callback.log`. */
-export function callbackLogFile(logsFolder: string, row: Pick<CallbackRow, 'dagId' | 'runId' | 'taskId' | 'tryNumber' | 'kind'>): string {
-  const folder = runLogFolder(logsFolder, row.dagId, row.runId);
+export function callbackLogFile(logsFolder: string, row: Pick<CallbackRow, 'dagId' | 'runId' | 'taskId' | 'mapIndex' | 'tryNumber' | 'kind'>): string {
   // '@' is not allowed in a task id: the DAG's folder never collides with a task's.
-  if (row.taskId === null) return join(folder, '@dag', `${row.kind}-callback.log`);
-  return join(folder, row.taskId.replace(/[^A-Za-z0-9_.-]/g, '_'), `${row.tryNumber}.${row.kind}-callback.log`);
+  if (row.taskId === null) return join(runLogFolder(logsFolder, row.dagId, row.runId), '@dag', `${row.kind}-callback.log`);
+  // Beside the try's own log: `<try>.log` -> `<try>.<kind>-callback.log`.
+  return taskLogFile(logsFolder, row.dagId, row.runId, row.taskId, row.tryNumber ?? 0, row.mapIndex ?? -1).replace(/\.log$/, `.${row.kind}-callback.log`);
 }
 
 /** "callback onFailure of task 'load' (run r, DAG d, try 2)" for logs. */
@@ -97,7 +98,7 @@ export function callbackWork(ctx: CallbackRunContext, row: CallbackRow, defaultI
   const task = row.taskId === null ? undefined : ctx.dag.tasks.find((t) => t.taskId === row.taskId);
   const r = ctx.run;
   return {
-    key: callbackKey(row), dagId: r.dagId, runId: r.runId, taskId: row.taskId ?? '',
+    key: callbackKey(row), dagId: r.dagId, runId: r.runId, taskId: row.taskId ?? '', mapIndex: row.mapIndex ?? -1,
     tryNumber: row.tryNumber ?? 0, maxTries: task ? task.retries + 1 : 0,
     dagFile: ctx.dagFile, dagVersion: r.dagVersion,
     dagSourceFile: sourcesFolder === undefined ? null : sourceSnapshotPath(sourcesFolder, ctx.dagFile, r.dagVersion),

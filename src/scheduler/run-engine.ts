@@ -26,6 +26,7 @@
  * failed write is fatal (onError).
  */
 import { decides } from '../dag/decisions.js';
+import { unmappableReason } from '../dag/mapping.js';
 import { retryDelayMs } from '../dag/retry.js';
 import type { Isolation, TiState } from '../dag/types.js';
 import { KilnError } from '../errors.js';
@@ -43,7 +44,9 @@ import { EnginePools } from './engine-pools.js';
 import { EngineWriter } from './engine-writer.js';
 import { Backoff, StoreOutage } from './store-outage.js';
 import { taskLogFile, taskWork } from './task-work.js';
-import { isActive, isFinished, runKey, RunState } from './run-state.js';
+import { isActive, isFinished, runKey, RunState, tiId, tiIdOf, type SerializedTask } from './run-state.js';
+import { FALLBACK_MAX_MAP_LENGTH, planExpansion, unstarted } from './expansion.js';
+import { readTaskResult, loadSourceResults } from './task-results.js';
 
 export interface RunEngineOptions {
   store: Store;
@@ -87,8 +90,10 @@ const DEFAULT_ORPHAN_GRACE_MS = 60_000;
 
 export class RunEngine {
   private readonly runs = new Map<string, RunState>();
-  /** Try key (`dag/run/task/try`) -> the run and task it belongs to, while the try is active. */
-  private readonly tries = new Map<string, { run: RunState; taskId: string }>();
+  /** Try key (`dag/run/task/try`) -> the run and task instance (tiId) it belongs to, while the try is active. */
+  private readonly tries = new Map<string, { run: RunState; tiId: string }>();
+  /** Mapped tasks waiting for their sources' results to be read from the store (`runKey\0taskId`). */
+  private readonly loadingSources = new Set<string>();
   private readonly ready = new ReadyQueue();
   private readonly retries: RetryTimer;
   private readonly timeouts: RunTimeouts;
@@ -110,9 +115,9 @@ export class RunEngine {
   /** Answers runners' XCom pulls: from memory for runs held here, else from the store. */
   readonly taskApi: TaskApi = {
     xcom: async (dagId, runId, taskId) => {
-      const run = this.runs.get(runKey(dagId, runId));
-      if (run?.xcoms.has(taskId)) return run.xcoms.get(taskId);
-      return this.readWaitingOut(() => this.options.store.getXcom({ dagId, runId, taskId }));
+      const held = this.runs.get(runKey(dagId, runId))?.resultOf(taskId);
+      if (held !== undefined && held !== null && held !== 'unloaded') return held.value;
+      return this.readWaitingOut(() => readTaskResult(this.options.store, dagId, runId, taskId));
     },
   };
 
@@ -189,9 +194,7 @@ export class RunEngine {
         this.setTi(state, { ...ti, state: 'scheduled', pid: null, queuedBy: null }, [ti.state]);
       } else if (ti.state === 'up_for_retry' || ti.state === 'up_for_reschedule') this.armRetry(state, ti);
     }
-    for (const ti of state.tis.values()) {
-      if (ti.state === 'none' || ti.state === 'scheduled') this.evaluate(state, ti.taskId);
-    }
+    for (const taskId of state.byTask.keys()) this.evaluate(state, taskId, true);
     this.timeouts.arm(state);
     this.checkRunDone(state);
     this.requestFlush();
@@ -261,13 +264,14 @@ export class RunEngine {
   }
 
   /** A running try without heartbeat (zombie): cancel it and fail it, or put it up for retry. */
-  expireTry(key: { dagId: string; runId: string; taskId: string; tryNumber: number }, reason: string): boolean {
+  expireTry(key: { dagId: string; runId: string; taskId: string; mapIndex?: number; tryNumber: number }, reason: string): boolean {
+    const id = tiId(key.taskId, key.mapIndex ?? -1);
     const run = this.runs.get(runKey(key.dagId, key.runId));
-    const ti = run?.tis.get(key.taskId);
+    const ti = run?.tis.get(id);
     if (!run || !ti || ti.tryNumber !== key.tryNumber || !isActive(ti.state)) return false;
     const at = this.now();
     this.abandonTry(run, ti, reason);
-    this.endTry(run, key.taskId, {
+    this.endTry(run, id, {
       outcome: 'failed', noRetry: false, error: { name: 'KilnError', code: 'TASK_ZOMBIE', message: reason }, exitCode: null, signal: null,
       usage: { peakRssBytes: null, cpuMs: null }, durationMs: at - (ti.startedAt ?? ti.queuedAt ?? at), at,
     });
@@ -279,13 +283,14 @@ export class RunEngine {
    * A try queued for too long without starting: cancel it and queue the task again. The lost
    * try does not count against the task's retries.
    */
-  requeueTry(key: { dagId: string; runId: string; taskId: string; tryNumber: number }, reason: string): boolean {
+  requeueTry(key: { dagId: string; runId: string; taskId: string; mapIndex?: number; tryNumber: number }, reason: string): boolean {
+    const id = tiId(key.taskId, key.mapIndex ?? -1);
     const run = this.runs.get(runKey(key.dagId, key.runId));
-    const ti = run?.tis.get(key.taskId);
+    const ti = run?.tis.get(id);
     if (!run || !ti || ti.tryNumber !== key.tryNumber || ti.state !== 'queued') return false;
     this.abandonTry(run, ti, reason);
     this.setTi(run, { ...ti, state: 'scheduled', maxTries: ti.maxTries + 1, queuedBy: null }, ['queued']);
-    this.ready.push(run, key.taskId, run.tasks.get(key.taskId)!.priorityWeight);
+    this.ready.push(run, id, run.tasks.get(key.taskId)!.priorityWeight);
     this.requestFlush();
     return true;
   }
@@ -376,7 +381,7 @@ export class RunEngine {
       for (const key of event.keys) {
         const entry = this.tries.get(key);
         if (!entry) continue;
-        const ti = entry.run.tis.get(entry.taskId)!;
+        const ti = entry.run.tis.get(entry.tiId)!;
         this.pending.heartbeat(ti, event.at);
         ti.lastHeartbeatAt = event.at;
       }
@@ -390,8 +395,8 @@ export class RunEngine {
       if (orphan) this.releaseSlots(orphan);
       return; // a stale try, or a run we no longer hold
     }
-    const { run, taskId } = entry;
-    const ti = run.tis.get(taskId)!;
+    const { run, tiId: id } = entry;
+    const ti = run.tis.get(id)!;
     if (event.type === 'task-heartbeat') {
       ti.lastHeartbeatAt = event.at;
       this.pending.heartbeat(ti, event.at);
@@ -406,17 +411,19 @@ export class RunEngine {
     this.tries.delete(event.key);
     if (!isActive(ti.state)) return;
     this.releaseSlots(ti);
-    this.endTry(run, taskId, event);
+    this.endTry(run, id, event);
   }
 
   /** Records the end of the current try of a task instance, then decides what follows. */
-  private endTry(run: RunState, taskId: string, event: TryEnd): void {
-    const ti = run.tis.get(taskId)!;
+  private endTry(run: RunState, id: string, given: TryEnd): void {
+    const ti = run.tis.get(id)!;
+    const { taskId } = ti;
     const task = run.tasks.get(taskId)!;
-    if (event.outcome === 'reschedule') {
-      this.reschedule(run, ti, event);
+    if (given.outcome === 'reschedule') {
+      this.reschedule(run, ti, given);
       return;
     }
+    const event = this.checkMapSource(run, taskId, given);
     let state: TiState;
     let nextRetryAt: number | null = null;
     if (event.outcome === 'success') state = 'success';
@@ -433,13 +440,25 @@ export class RunEngine {
     };
     this.setTi(run, next, [ti.state]);
     this.callbacks.oweForTry(this.pending, run, ti, next, event);
-    if (state === 'success' && event.value !== undefined) {
-      run.xcoms.set(taskId, event.value);
-      this.pending.xcoms.push({ dagId: ti.dagId, runId: ti.runId, taskId, value: event.value });
+    // A mapped instance's result is kept even when undefined: the collected results have one per success.
+    if (state === 'success' && (event.value !== undefined || ti.mapIndex >= 0)) {
+      run.xcoms.set(id, event.value);
+      this.pending.xcoms.push({ dagId: ti.dagId, runId: ti.runId, taskId, mapIndex: ti.mapIndex, value: event.value });
     }
     if (state === 'success' && decides(task)) run.decided(taskId, event.value);
     if (state === 'up_for_retry') this.armRetry(run, next);
     else this.onFinished(run, taskId);
+  }
+
+  /**
+   * A task a mapped task maps over must return something mappable (dag/mapping.ts): else its
+   * try fails, with the type or the length named, and may be retried like any failure.
+   */
+  private checkMapSource(run: RunState, taskId: string, event: TryEnd): TryEnd {
+    if (event.outcome !== 'success' || !run.mapSources.has(taskId)) return event;
+    const why = unmappableReason(event.value, run.dag.maxMapLength ?? FALLBACK_MAX_MAP_LENGTH);
+    if (why === null) return event;
+    return { ...event, outcome: 'failed', value: undefined, noRetry: false, error: { name: 'KilnError', code: 'MAP_SOURCE', message: why } };
   }
 
   /**
@@ -463,20 +482,92 @@ export class RunEngine {
     this.checkRunDone(run);
   }
 
-  private evaluate(run: RunState, taskId: string): void {
-    const ti = run.tis.get(taskId)!;
-    if (ti.state !== 'none' && ti.state !== 'scheduled') return;
+  /**
+   * Decides a task whose instances have not started, once for all of them: they become
+   * scheduled (a mapped task is expanded first), or end skipped / upstream_failed. With
+   * `requeue` (a run just adopted), instances already scheduled go back to the ready queue.
+   */
+  private evaluate(run: RunState, taskId: string, requeue = false): void {
+    const { counts } = run.byTask.get(taskId)!;
+    if (counts.none === 0 && counts.scheduled === 0) return;
     const decision = run.decide(taskId);
     if (decision === 'wait') return;
-    if (decision === 'run') {
-      if (ti.state === 'none') this.setTi(run, { ...ti, state: 'scheduled' }, ['none']);
-      this.ready.push(run, taskId, run.tasks.get(taskId)!.priorityWeight);
+    if (decision !== 'run') {
+      this.settle(run, taskId, decision, null);
       return;
     }
+    const task = run.tasks.get(taskId)!;
+    if (task.map !== undefined && counts.none > 0 && !this.expand(run, taskId)) return;
+    if (counts.none === 0 && !requeue) return;
+    for (const ti of run.instances(taskId)) {
+      if (ti.state === 'none') this.setTi(run, { ...ti, state: 'scheduled' }, ['none']);
+      else if (ti.state !== 'scheduled') continue;
+      this.ready.push(run, tiIdOf(ti), task.priorityWeight);
+    }
+  }
+
+  /** Ends every instance of a task that has not started, without running it; then decides what follows. */
+  private settle(run: RunState, taskId: string, state: 'skipped' | 'upstream_failed' | 'failed', error: string | null): void {
     const now = this.now();
-    this.setTi(run, { ...ti, state: decision, startedAt: ti.startedAt ?? now, endedAt: now, durationMs: 0 }, [ti.state]);
-    this.ready.remove(run, taskId);
+    for (const ti of unstarted(run, taskId)) {
+      this.setTi(run, { ...ti, state, startedAt: ti.startedAt ?? now, endedAt: now, durationMs: 0, error: error ?? ti.error }, [ti.state]);
+      this.ready.remove(run, tiIdOf(ti));
+    }
     this.onFinished(run, taskId);
+  }
+
+  /**
+   * Expands a mapped task whose trigger rule lets it run (see expansion.ts). Returns true when
+   * its instances in state none are to be scheduled now, false when it settled the task or
+   * waits for its sources' results to be read.
+   */
+  private expand(run: RunState, taskId: string): boolean {
+    const plan = planExpansion(run, taskId);
+    if (plan.kind === 'load') {
+      this.loadSources(run, taskId, plan.sources);
+      return false;
+    }
+    if (plan.kind === 'settle') {
+      this.settle(run, taskId, plan.state, plan.error);
+      return false;
+    }
+    run.mapItems.set(taskId, plan.items);
+    const now = this.now();
+    for (const ti of plan.removed) this.setTi(run, { ...ti, state: 'removed', endedAt: now, durationMs: 0 }, ['none']);
+    if (plan.placeholder !== null || plan.rows.length > 0) {
+      let placeholder = null;
+      if (plan.placeholder !== null) {
+        const id = tiIdOf(plan.placeholder);
+        // A change to the placeholder still pending is not written: the expansion deletes it, expecting what the database holds.
+        const expect = this.pending.takeTi(run, id);
+        placeholder = { expectStates: expect?.states ?? [plan.placeholder.state] };
+        run.remove(id);
+      }
+      for (const row of plan.rows) run.add(row);
+      this.pending.expansions.push({ run, expansion: { dagId: run.run.dagId, runId: run.run.runId, taskId, placeholder, rows: plan.rows } });
+      const weight = run.tasks.get(taskId)!.priorityWeight;
+      for (const row of plan.rows) this.ready.push(run, tiIdOf(row), weight);
+    }
+    if (plan.removed.length > 0) this.checkRunDone(run);
+    return true;
+  }
+
+  /** Reads from the store the results a mapped task's expansion needs, then decides the task again. */
+  private loadSources(run: RunState, taskId: string, sources: readonly string[]): void {
+    const key = `${run.key}\u0000${taskId}`;
+    if (this.loadingSources.has(key)) return;
+    this.loadingSources.add(key);
+    void this.readWaitingOut(() => loadSourceResults(this.options.store, run, sources))
+      .then(() => {
+        this.loadingSources.delete(key);
+        if (this.runs.get(run.key) !== run || run.stale) return;
+        this.evaluate(run, taskId);
+        this.requestFlush();
+      })
+      .catch((err: unknown) => {
+        this.loadingSources.delete(key);
+        this.options.onError?.(err);
+      });
   }
 
   private checkRunDone(run: RunState): void {
@@ -494,15 +585,15 @@ export class RunEngine {
   // ---- retries ---------------------------------------------------------------------
 
   private armRetry(run: RunState, ti: TiRow): void {
-    this.retries.arm(run, ti.taskId, ti.nextRetryAt ?? this.now());
+    this.retries.arm(run, tiIdOf(ti), ti.nextRetryAt ?? this.now());
   }
 
   private retryDue(due: ReadonlyArray<{ run: RunState; taskId: string }>): void {
-    for (const { run, taskId } of due) {
-      const ti = run.tis.get(taskId)!;
-      if ((ti.state !== 'up_for_retry' && ti.state !== 'up_for_reschedule') || !this.runs.has(run.key)) continue;
+    for (const { run, taskId: id } of due) {
+      const ti = run.tis.get(id);
+      if (ti === undefined || (ti.state !== 'up_for_retry' && ti.state !== 'up_for_reschedule') || !this.runs.has(run.key)) continue;
       this.setTi(run, { ...ti, state: 'scheduled' }, [ti.state]);
-      this.ready.push(run, taskId, run.tasks.get(taskId)!.priorityWeight);
+      this.ready.push(run, id, run.tasks.get(ti.taskId)!.priorityWeight);
     }
     this.requestFlush();
   }
@@ -522,15 +613,23 @@ export class RunEngine {
     }
     if (free <= 0 || this.ready.size === 0) return;
     const now = this.now();
-    this.ready.drain((run, taskId) => {
+    this.ready.drain((run, id) => {
       if (free <= 0) return 'stop';
       if (run.stale) return 'drop';
-      const ti = run.tis.get(taskId)!;
-      if (ti.state !== 'scheduled') return 'drop';
+      const ti = run.tis.get(id);
+      if (ti === undefined || ti.state !== 'scheduled') return 'drop';
       if (run.active + this.orphans.inRun(run.key) >= run.dag.maxActiveTasks) return 'keep';
-      if (this.orphans.blocksTask(`${run.key}\u0000${taskId}`)) return 'keep';
+      if (this.orphans.blocksTask(`${run.key}\u0000${id}`)) return 'keep';
       if (!this.pools.fits(ti)) return 'keep';
+      const { taskId } = ti;
       const task = run.tasks.get(taskId)!;
+      if (this.atTaskLimit(run, task)) return 'keep';
+      let item: unknown;
+      if (ti.mapIndex >= 0) {
+        const items = this.itemsOf(run, taskId);
+        if (items === undefined) return 'keep'; // read from the store first (a run loaded after a restart)
+        item = items[ti.mapIndex];
+      }
       const tryNumber = ti.tryNumber + 1;
       const isolation = task.isolation ?? this.options.defaultIsolation;
       const queued: TiRow = {
@@ -545,11 +644,39 @@ export class RunEngine {
         this.pending.setQueued(run, ti, queued, ti);
       } else this.setTi(run, queued, ['scheduled']);
       this.pools.take(ti);
-      this.tries.set(taskKey(ti.dagId, ti.runId, taskId, tryNumber), { run, taskId });
-      this.pending.works.push({ run, work: taskWork(run, queued, isolation, taskLogFile(this.options.logsFolder, ti.dagId, ti.runId, taskId, tryNumber), this.options.sourcesFolder) });
+      this.tries.set(taskKey(ti.dagId, ti.runId, taskId, tryNumber, ti.mapIndex), { run, tiId: id });
+      const work = taskWork(run, queued, isolation, taskLogFile(this.options.logsFolder, ti.dagId, ti.runId, taskId, tryNumber, ti.mapIndex), this.options.sourcesFolder);
+      if (ti.mapIndex >= 0) work.item = item;
+      this.pending.works.push({ run, work });
       free--;
       return 'drop';
     });
+  }
+
+  /** maxActiveTisPerRun / maxActiveTisPerDag: the task has as many instances queued or running as it may. */
+  private atTaskLimit(run: RunState, task: SerializedTask): boolean {
+    const activeIn = (r: RunState): number => {
+      const c = r.byTask.get(task.taskId)?.counts;
+      return c === undefined ? 0 : c.queued + c.running;
+    };
+    if (task.maxActiveTisPerRun != null && activeIn(run) >= task.maxActiveTisPerRun) return true;
+    if (task.maxActiveTisPerDag != null) {
+      let active = 0;
+      for (const r of this.runs.values()) if (r.run.dagId === run.run.dagId) active += activeIn(r);
+      if (active >= task.maxActiveTisPerDag) return true;
+    }
+    return false;
+  }
+
+  /** A mapped task's items (ctx.item of each instance), computed again after a restart; undefined while its sources are read. */
+  private itemsOf(run: RunState, taskId: string): unknown[] | undefined {
+    const known = run.mapItems.get(taskId);
+    if (known !== undefined) return known;
+    const plan = planExpansion(run, taskId);
+    if (plan.kind === 'load') this.loadSources(run, taskId, plan.sources);
+    if (plan.kind !== 'expand') return undefined;
+    run.mapItems.set(taskId, plan.items);
+    return plan.items;
   }
 
   private releaseSlots(ti: Pick<TiRow, 'pool' | 'poolSlots'>): void {
@@ -562,7 +689,7 @@ export class RunEngine {
    * submitted: it is just dropped.
    */
   private abandonTry(run: RunState, ti: TiRow, reason: string): void {
-    const key = taskKey(ti.dagId, ti.runId, ti.taskId, ti.tryNumber);
+    const key = taskKey(ti.dagId, ti.runId, ti.taskId, ti.tryNumber, ti.mapIndex);
     this.tries.delete(key);
     // Not yet submitted: in the pending batch, or in the one waiting for the database.
     for (const works of this.writer.unsentWorks()) {
@@ -573,7 +700,7 @@ export class RunEngine {
       return;
     }
     const until = this.now() + (this.options.orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS);
-    this.orphans.add(key, { runKey: run.key, tiKey: `${run.key}\u0000${ti.taskId}`, pool: ti.pool, poolSlots: ti.poolSlots, until });
+    this.orphans.add(key, { runKey: run.key, tiKey: `${run.key}\u0000${tiIdOf(ti)}`, pool: ti.pool, poolSlots: ti.poolSlots, until });
     this.options.executor.cancel(key, reason);
   }
 
@@ -585,7 +712,7 @@ export class RunEngine {
    * database holds now) with the last row.
    */
   private setTi(run: RunState, next: TiRow, expectStates: readonly TiState[], lazy = false): void {
-    const prev = run.tis.get(next.taskId)!;
+    const prev = run.tis.get(tiIdOf(next))!;
     run.replace(next);
     this.pending.setTi(run, prev, next, expectStates, lazy);
   }
@@ -660,12 +787,12 @@ export class RunEngine {
    * it was. Returns the try's key.
    */
   private slotRefused(run: RunState, queued: TiRow, scheduled: TiRow): string {
-    const key = taskKey(queued.dagId, queued.runId, queued.taskId, queued.tryNumber);
+    const key = taskKey(queued.dagId, queued.runId, queued.taskId, queued.tryNumber, queued.mapIndex);
     this.tries.delete(key);
     this.releaseSlots(queued);
-    if (run.tis.get(queued.taskId) === queued) {
+    if (run.tis.get(tiIdOf(queued)) === queued) {
       run.replace(scheduled);
-      if (this.runs.get(run.key) === run && !run.stale) this.ready.push(run, queued.taskId, run.tasks.get(queued.taskId)!.priorityWeight, true);
+      if (this.runs.get(run.key) === run && !run.stale) this.ready.push(run, tiIdOf(queued), run.tasks.get(queued.taskId)!.priorityWeight, true);
     }
     return key;
   }
@@ -683,8 +810,8 @@ export class RunEngine {
     for (const ti of [...run.tis.values()]) {
       if (isFinished(ti.state)) continue;
       if (isActive(ti.state)) this.abandonTry(run, ti, why);
-      this.ready.remove(run, ti.taskId);
-      this.retries.remove(run, ti.taskId);
+      this.ready.remove(run, tiIdOf(ti));
+      this.retries.remove(run, tiIdOf(ti));
       this.setTi(run, {
         ...ti, state: 'skipped', startedAt: ti.startedAt ?? now, endedAt: now, durationMs: ti.startedAt === null ? 0 : now - ti.startedAt,
         error: `stopped: ${why}`, nextRetryAt: null,
@@ -727,11 +854,12 @@ export class RunEngine {
 
   /** Takes the database's task instances of a run that was set back to 'queued' under us. */
   private merge(run: RunState, tis: readonly TiRow[]): void {
-    const changed: string[] = [];
+    const changed: TiRow[] = [];
     for (const db of tis) {
-      const mem = run.tis.get(db.taskId);
+      const id = tiIdOf(db);
+      const mem = run.tis.get(id);
       // Our own pending write to it expects what the database held before: its CAS decides.
-      if (!mem || this.pending.hasTi(run, db.taskId)) continue;
+      if (!mem || this.pending.hasTi(run, id)) continue;
       if (mem.state === db.state && mem.tryNumber === db.tryNumber) continue;
       if (isActive(db.state)) {
         // Started by someone else while we hold the run: only a fresh adoption can sort it out.
@@ -740,23 +868,22 @@ export class RunEngine {
       }
       if (isActive(mem.state)) this.abandonTry(run, mem, `task instance changed by another process (now ${db.state})`);
       run.replace(db);
-      this.ready.remove(run, db.taskId);
-      this.retries.remove(run, db.taskId);
-      if (db.state !== 'success') {
-        run.xcoms.delete(db.taskId);
-        run.decisions.delete(db.taskId);
-      }
-      changed.push(db.taskId);
+      this.ready.remove(run, id);
+      this.retries.remove(run, id);
+      // Changed elsewhere: what it returned here is no longer its result (read again from the store when needed).
+      run.xcoms.delete(id);
+      if (db.state !== 'success') run.decisions.delete(db.taskId);
+      if (db.mapIndex >= 0) run.mapItems.delete(db.taskId);
+      changed.push(db);
     }
     run.run = { ...run.run, state: 'running' };
     run.timedOut = false; // cleared after its timeout: it runs again
     this.pending.runs.push({ run, write: { dagId: run.run.dagId, runId: run.run.runId, expectStates: ['queued'], set: { state: 'running' } } });
-    for (const taskId of changed) {
-      const ti = run.tis.get(taskId)!;
+    for (const ti of changed) {
       if (ti.state === 'up_for_retry' || ti.state === 'up_for_reschedule') this.armRetry(run, ti);
-      else if (isFinished(ti.state)) this.onFinished(run, taskId);
+      else if (isFinished(ti.state)) this.onFinished(run, ti.taskId);
     }
-    for (const ti of run.tis.values()) if (ti.state === 'none' || ti.state === 'scheduled') this.evaluate(run, ti.taskId);
+    for (const taskId of run.byTask.keys()) this.evaluate(run, taskId);
     this.checkRunDone(run);
   }
 

@@ -105,7 +105,16 @@ export async function confirmApplied(store: Store, batch: WriteBatch, result: Wr
     const db = await store.getRun(w.dagId, w.runId);
     if (db !== undefined && sameRunState(db, w.set)) runs[i] = true;
   }
-  return { ...result, tis, runs };
+  const expansions = result.expansions === undefined ? undefined : [...result.expansions];
+  for (const [i, e] of (batch.expansions ?? []).entries()) {
+    if (expansions === undefined || expansions[i]) continue;
+    // Applied by the first attempt: its rows are there (all or none are) and its placeholder is gone.
+    const first = e.rows[0];
+    const there = first === undefined || (await store.getTaskInstance(first)) !== undefined;
+    const placeholderGone = e.placeholder === null || (await store.getTaskInstance({ dagId: e.dagId, runId: e.runId, taskId: e.taskId, mapIndex: -1 })) === undefined;
+    if (there && placeholderGone) expansions[i] = true;
+  }
+  return { ...result, tis, runs, ...(expansions === undefined ? {} : { expansions }) };
 }
 
 function sameTiRow(db: TiRow, ours: TiRow): boolean {

@@ -11,7 +11,7 @@ export function taskWork(run: Pick<RunState, 'run' | 'dag' | 'dagFile' | 'tasks'
   const task = run.tasks.get(ti.taskId)!;
   const r = run.run;
   return {
-    key: taskKey(ti.dagId, ti.runId, ti.taskId, ti.tryNumber), dagId: ti.dagId, runId: ti.runId, taskId: ti.taskId,
+    key: taskKey(ti.dagId, ti.runId, ti.taskId, ti.tryNumber, ti.mapIndex), dagId: ti.dagId, runId: ti.runId, taskId: ti.taskId, mapIndex: ti.mapIndex,
     tryNumber: ti.tryNumber, maxTries: ti.maxTries, dagFile: run.dagFile, dagVersion: run.run.dagVersion,
     dagSourceFile: sourcesFolder === undefined ? null : sourceSnapshotPath(sourcesFolder, run.dagFile, run.run.dagVersion),
     params: { ...run.dag.params, ...run.run.params }, isolation,
@@ -25,9 +25,13 @@ export function taskWork(run: Pick<RunState, 'run' | 'dag' | 'dagFile' | 'tasks'
   };
 }
 
-/** Where a try's log goes: `<logsFolder>/<dag>/<run>/<task>/<try>.log`, each segment made file-name safe. */
-export function taskLogFile(logsFolder: string, dagId: string, runId: string, taskId: string, tryNumber: number): string {
-  return join(runLogFolder(logsFolder, dagId, runId), safe(taskId), `${tryNumber}.log`);
+/**
+ * Where a try's log goes: `<logsFolder>/<dag>/<run>/<task>/<try>.log`, or for a mapped
+ * instance `<logsFolder>/<dag>/<run>/<task>/<mapIndex>/<try>.log`, each segment made file-name safe.
+ */
+export function taskLogFile(logsFolder: string, dagId: string, runId: string, taskId: string, tryNumber: number, mapIndex = -1): string {
+  const folder = join(runLogFolder(logsFolder, dagId, runId), safe(taskId));
+  return mapIndex < 0 ? join(folder, `${tryNumber}.log`) : join(folder, String(mapIndex), `${tryNumber}.log`);
 }
 
 /** The folder holding every log of one run: `<logsFolder>/<dag>/<run>`. */

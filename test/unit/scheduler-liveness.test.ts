@@ -7,7 +7,7 @@ const NOW = 1_000_000;
 
 function ti(taskId: string, over: Partial<TiRow> = {}): TiRow {
   return {
-    dagId: 'd', runId: 'r', taskId, state: 'running', tryNumber: 1, maxTries: 2, pool: 'default_pool', poolSlots: 1, priorityWeight: 1,
+    dagId: 'd', runId: 'r', taskId, mapIndex: -1, state: 'running', tryNumber: 1, maxTries: 2, pool: 'default_pool', poolSlots: 1, priorityWeight: 1,
     isolation: 'process', queuedAt: NOW - 100_000, startedAt: NOW - 90_000, endedAt: null, durationMs: null, pid: 1, exitCode: null, signal: null,
     error: null, peakRssBytes: null, cpuMs: null, lastHeartbeatAt: NOW - 1_000, queuedBy: 'me', nextRetryAt: null, ...over,
   };
