@@ -120,6 +120,15 @@ export interface Executor {
    * the fourth version of this interface.
    */
   readonly cancelsForeignTries?: boolean;
+  /**
+   * Optional, with cancelsForeignTries: takes over a try that a scheduler which is gone
+   * handed to an executor of this kind, instead of cancelling it: its events (or its end,
+   * read back from where it ran) follow as for a try submitted here, and it takes a slot
+   * until it ends. `started`: the database has the try running (a try that is gone then was
+   * lost; one only queued is handed out again). Exactly one 'finished' follows, as after
+   * submit(). Added in the fifth version of this interface.
+   */
+  adoptTry?(work: TaskWork, state: { started: boolean }): void;
 }
 
 export type ExecutorFactory = (options: ExecutorOptions) => Executor;

@@ -73,6 +73,8 @@ export class BullmqExecutor implements Executor {
   private redis: Redis | null = null;
   private readerConnection: Redis | null = null;
   private reader: StreamReader | null = null;
+  /** The event streams of schedulers that are gone, read for the tries adopted from them. */
+  private readonly foreign = new Map<string, Promise<{ connection: Redis; reader: StreamReader } | null>>();
   private ticker: NodeJS.Timeout | null = null;
   private ticking = false;
   private own = 0;
@@ -145,6 +147,58 @@ export class BullmqExecutor implements Executor {
     this.inFlight.set(work.key, entry);
     this.own++;
     void this.addJob(entry);
+  }
+
+  /**
+   * A try a scheduler that is gone left here: followed as if submitted here (see
+   * Executor.adoptTry). Its job names the stream its host reports to (the old scheduler's):
+   * that stream is read too, so heartbeats, XCom pulls and a result the old one never read
+   * all arrive; the job itself is read back at the next tick, whatever the stream holds.
+   */
+  adoptTry(work: TaskWork, state: { started: boolean }): void {
+    if (this.stopping || this.redis === null || this.inFlight.has(work.key)) return;
+    const entry: InFlight = {
+      key: work.key, jobId: jobIdOf(work.key), queue: work.queue ?? 'default', work, host: null, started: state.started,
+      adding: false, submittedAt: Date.now(), nextCheckAt: Date.now() + QUIET_MS, checking: true, cancelReason: null,
+    };
+    this.inFlight.set(work.key, entry);
+    this.own++;
+    void this.findAdopted(entry);
+  }
+
+  private async findAdopted(entry: InFlight): Promise<void> {
+    try {
+      const job = await this.bull!.Job.fromId<RemoteJob, RemoteResult>(this.queue(entry.queue), entry.jobId);
+      if (job !== undefined) {
+        entry.host = job.processedBy ?? entry.host;
+        if (job.processedOn != null) entry.started = true;
+        if (job.data?.events && job.data.events !== this.stream) await this.follow(job.data.events);
+      }
+    } catch (err) {
+      this.s.log(`looking for the job of adopted try ${entry.key}: ${errorMessage(err)}; read back at the next tick`);
+    } finally {
+      entry.checking = false;
+      entry.nextCheckAt = 0; // the next tick reads it back: finished, running, waiting or gone
+    }
+  }
+
+  /** Reads another (dead) scheduler's event stream from its start, on a connection of its own. */
+  private follow(stream: string): Promise<unknown> {
+    let reading = this.foreign.get(stream);
+    if (reading === undefined) {
+      reading = connectRedis(this.s.redisUrl, `kiln-scheduler-${this.id}-adopted`)
+        .then((connection) => {
+          connection.on('error', () => {});
+          return { connection, reader: new StreamReader(connection, stream, (payload) => this.onHostEvent(payload)) };
+        })
+        .catch((err: unknown) => {
+          this.s.log(`cannot read the events of adopted tries from ${stream}: ${errorMessage(err)}; their ends are read back from their jobs`);
+          this.foreign.delete(stream);
+          return null;
+        });
+      this.foreign.set(stream, reading);
+    }
+    return reading;
   }
 
   cancel(key: string, reason: string): void {
@@ -312,8 +366,9 @@ export class BullmqExecutor implements Executor {
       this.seeHosts(live);
       const waiting = new Set([...this.inFlight.values()].filter((e) => e.work !== null && !e.started && at - e.submittedAt > QUIET_MS).map((e) => e.queue));
       this.hosts.checkConsumers(live, waiting);
-      // Kept alive while we read it; recreated if Redis came back empty.
+      // Kept alive while we read it (and the adopted ones); recreated if Redis came back empty.
       await this.redis.pexpire(this.stream, CANCEL_TTL_MS);
+      for (const stream of this.foreign.keys()) await this.redis.pexpire(stream, CANCEL_TTL_MS);
       if (this.queues.size > 0) await this.redis.sadd(QUEUES_KEY, ...this.queues.keys());
     } catch {
       // Redis away: the connection says so once; the next tick tries again.
@@ -421,6 +476,11 @@ export class BullmqExecutor implements Executor {
     if (this.ticker !== null) clearInterval(this.ticker);
     this.readerConnection?.disconnect();
     await this.reader?.stop();
+    for (const reading of this.foreign.values()) {
+      const f = await reading;
+      f?.connection.disconnect();
+      await f?.reader.stop();
+    }
     await Promise.all([...this.queues.values()].map((q) => q.close().catch(() => {})));
     await this.redis.del(this.stream).catch(() => {});
     await this.redis.quit().catch(() => this.redis?.disconnect());

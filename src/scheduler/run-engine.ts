@@ -188,8 +188,13 @@ export class RunEngine {
     }
     for (const ti of [...state.tis.values()]) {
       if (isActive(ti.state)) {
-        // A remote try (bullmq) may still run on its worker host: stop it, and keep the task
-        // instance from running again until that try has ended (an orphan, see orphans.ts).
+        // A remote try (bullmq) may still run on its worker host: take it over where the
+        // executor can, so it is not run again; else stop it, and keep the task instance from
+        // running again until that try has ended (an orphan, see orphans.ts).
+        if (this.options.executor.adoptTry && ti.tryNumber > 0 && !this.frozen) {
+          this.takeOverTry(state, ti);
+          continue;
+        }
         if (this.options.executor.cancelsForeignTries && ti.tryNumber > 0) this.abandonTry(state, ti, 'its run was adopted by another scheduler');
         this.setTi(state, { ...ti, state: 'scheduled', pid: null, queuedBy: null }, [ti.state]);
       } else if (ti.state === 'up_for_retry' || ti.state === 'up_for_reschedule') this.armRetry(state, ti);
@@ -198,6 +203,20 @@ export class RunEngine {
     this.timeouts.arm(state);
     this.checkRunDone(state);
     this.requestFlush();
+  }
+
+  /**
+   * A try a scheduler that is gone left queued or running on a remote executor: it goes on
+   * as ours (same try number, same row); the executor reports its events or its end.
+   */
+  private takeOverTry(run: RunState, ti: TiRow): void {
+    const isolation = ti.isolation ?? run.tasks.get(ti.taskId)?.isolation ?? this.options.defaultIsolation;
+    const work = taskWork(run, ti, isolation, taskLogFile(this.options.logsFolder, ti.dagId, ti.runId, ti.taskId, ti.tryNumber, ti.mapIndex), this.options.sourcesFolder);
+    // Only needed if its job must be added again (Redis lost it): known unless the sources are still being read.
+    if (ti.mapIndex >= 0) work.item = run.mapItems.get(ti.taskId)?.[ti.mapIndex];
+    this.tries.set(work.key, { run, tiId: tiIdOf(ti) });
+    this.pools.take(ti);
+    this.options.executor.adoptTry!(work, { started: ti.state === 'running' });
   }
 
   /** Forgets a run (lost claim, stale): its running tries are left to whoever owns it now. */
