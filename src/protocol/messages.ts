@@ -66,6 +66,8 @@ export interface TaskWork {
   sensorFirstPokeAt?: number | null;
   /** Present when this work runs a callback instead of the task function. */
   callback?: CallbackSpec | null;
+  /** The task's priorityWeight (higher runs first); optional: work built before it existed has none. */
+  priorityWeight?: number;
   /**
    * The task's `queue` option: which worker hosts may run it (the bullmq executor; others
    * ignore it). Optional: absent means 'default'.

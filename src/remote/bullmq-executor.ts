@@ -11,7 +11,8 @@
  *   cancel(key)   -> a fence key the host checks before starting, the job removed if still
  *                    waiting, else a cancel to the host that runs it
  *   backpressure  -> freeSlots() is bounded by the live hosts' slots (read each tick from their
- *                    beats), so tries wait in kiln's priority order, not in Redis
+ *                    beats), so tries wait in kiln's priority order, not in Redis; the few
+ *                    in Redis carry it too (bullPriority)
  *
  * Invariant (as the local supervisor's): exactly one 'finished' per try, from finish() only.
  */
@@ -25,6 +26,7 @@ import type { Executor, ExecutorEvent } from '../executor/types.js';
 import { serializeError } from '../protocol/errors.js';
 import type { TaskWork } from '../protocol/messages.js';
 import { freeSlotsFor, hostCapacity } from './host-capacity.js';
+import { bullPriority } from './priority.js';
 import { HostWatch } from './host-watch.js';
 import { cancelled, lost } from './outcomes.js';
 import { connectRedis, loadBullmq, redactUrl, StreamReader, xadd, type Bullmq, type Redis } from './redis.js';
@@ -231,7 +233,7 @@ export class BullmqExecutor implements Executor {
     for (let attempt = 0; this.inFlight.get(entry.key) === entry; attempt++) {
       try {
         await this.queue(entry.queue).add(JOB_NAME, data, {
-          jobId: entry.jobId, attempts: 1, removeOnComplete: { age: KEEP_FINISHED_S }, removeOnFail: { age: KEEP_FINISHED_S },
+          jobId: entry.jobId, attempts: 1, priority: bullPriority(work.priorityWeight ?? 1), removeOnComplete: { age: KEEP_FINISHED_S }, removeOnFail: { age: KEEP_FINISHED_S },
         });
         entry.adding = false;
         return;

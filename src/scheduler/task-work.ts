@@ -21,6 +21,7 @@ export function taskWork(run: Pick<RunState, 'run' | 'dag' | 'dagFile' | 'tasks'
     // ?? null: a DAG version serialized before this option existed has no such field.
     maxTaskMemoryBytes: task.maxTaskMemoryBytes ?? null,
     queue: task.queue ?? 'default',
+    priorityWeight: task.priorityWeight,
     ...(task.kind === 'sensor' ? { sensorFirstPokeAt: ti.firstPokeAt ?? null } : {}),
   };
 }

@@ -4,6 +4,7 @@ import { serializeDag } from '../../src/dag/serialize.js';
 import { BullmqExecutor } from '../../src/remote/bullmq-executor.js';
 import { freeSlotsFor, hostCapacity } from '../../src/remote/host-capacity.js';
 import { HostLiveness } from '../../src/remote/host-liveness.js';
+import { bullPriority } from '../../src/remote/priority.js';
 import { bullmqSettings } from '../../src/remote/settings.js';
 import { SlotGate } from '../../src/remote/slot-gate.js';
 import { decode, jobIdOf, keyOfJobId, type HostRecord } from '../../src/remote/wire.js';
@@ -131,5 +132,15 @@ describe('the queue task option', () => {
     for (const bad of ['', 'a:b', 'has space', 42]) {
       expect(() => dag({ id: 'q3' }, (b) => void b.task('a', () => 1, { queue: bad as string }))).toThrow(/queue/);
     }
+  });
+});
+
+describe('remote: priorities', () => {
+  it('a higher priorityWeight is a lower (earlier) BullMQ priority, always within 1..2,097,151 and never 0 (no priority)', () => {
+    expect(bullPriority(10)).toBeLessThan(bullPriority(1));
+    expect(bullPriority(1)).toBeLessThan(bullPriority(-5));
+    expect(bullPriority(1e9)).toBe(1);
+    expect(bullPriority(-1e9)).toBe(2_097_151);
+    expect(bullPriority(0)).toBeGreaterThan(0);
   });
 });
