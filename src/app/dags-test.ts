@@ -1,9 +1,10 @@
+import { availableParallelism } from 'node:os';
 import type { KilnConfig } from '../config/load.js';
 import type { SerializedDag, TiState } from '../dag/types.js';
 import { errorMessage } from '../errors.js';
 import { triggerRun } from '../scheduler/run-creation.js';
 import { loadRunState } from '../scheduler/run-loading.js';
-import type { RunState } from '../scheduler/run-state.js';
+import type { RunState, TaskInstances } from '../scheduler/run-state.js';
 import { StoreOutage } from '../scheduler/store-outage.js';
 import type { CallbackRow, TiRow } from '../store/types.js';
 import { describeCallbackFailure } from '../scheduler/callbacks.js';
@@ -24,8 +25,11 @@ export interface DagTestReport {
   /** Why the run failed (`task_failed`, `timed_out`), else null. */
   failureReason: string | null;
   durationMs: number;
+  /** One entry per task instance: a mapped task's instances each with their map index, in (task, map index) order. */
   tasks: Array<{
     taskId: string;
+    /** -1 for a task that is not mapped (or a mapped task that never expanded). */
+    mapIndex: number;
     state: TiState;
     tries: number;
     durationMs: number | null;
@@ -44,8 +48,12 @@ export interface DagTestOptions {
   runId?: string;
   /** The run's logical date (default now); its data interval is inferred from it. */
   logicalDate?: number;
-  /** Called after every committed task-instance change (the live view). */
-  onTaskChange?: (ti: TiRow, all: ReadonlyMap<string, TiRow>) => void;
+  /**
+   * Called after every committed task-instance change (the live view): `all` holds every
+   * instance by id (`task`, `task[3]` for a mapped one), `tasks` each task's instance ids
+   * (in map-index order) and how many are in each state, kept current as they change.
+   */
+  onTaskChange?: (ti: TiRow, all: ReadonlyMap<string, TiRow>, tasks: ReadonlyMap<string, TaskInstances>) => void;
   /** Reuse a context (benchmarks); otherwise one is built for this run and closed after. */
   context?: KilnContext;
   /** Told when the database goes away and when it is back (the run waits for it meanwhile). */
@@ -63,9 +71,11 @@ export async function runDagTest(config: KilnConfig, fileOrId: string, options: 
     onBack: (downMs) => options.log?.(`the database is back after ${(downMs / 1000).toFixed(1)}s`),
   });
   const onCallbackFailed = (row: CallbackRow, error: string, file: string | null): void => options.log?.(describeCallbackFailure(row, error, file));
-  // A cold run starts no more workers than the DAG can keep busy at once (more start on demand).
-  const warmWorkers = Math.max(1, Math.min(found.dag.maxActiveTasks, widestLevel(found.dag.tasks)));
-  const ctx = options.context ?? (await openKilnContext(config, { warmWorkers, engine: { onTaskChange: (run, ti) => options.onTaskChange?.(ti, run.tis), outage, onCallbackFailed } }));
+  // A cold run starts no more workers than the DAG can keep busy at once, nor than the machine
+  // has cores: each one costs tens of ms of CPU to start (a thread also starts Node's loader-hooks
+  // thread), more than a short task runs. More start on demand, up to parallelism, while tasks wait.
+  const warmWorkers = Math.max(1, Math.min(found.dag.maxActiveTasks, widestLevel(found.dag.tasks), availableParallelism()));
+  const ctx = options.context ?? (await openKilnContext(config, { warmWorkers, engine: { onTaskChange: (run, ti) => options.onTaskChange?.(ti, run.tis, run.byTask), outage, onCallbackFailed } }));
   const started = performance.now();
   try {
     await ctx.store.upsertDag({ dagId: found.dag.dagId, file: found.file, version: found.version, serialized: found.dag });
@@ -98,9 +108,20 @@ function report(run: RunState, durationMs: number): DagTestReport {
     state: run.run.state === 'success' ? 'success' : 'failed',
     failureReason: run.run.failureReason ?? null,
     durationMs: Math.round(durationMs * 100) / 100,
-    tasks: [...run.tis.values()].map((ti) => ({
-      taskId: ti.taskId, state: ti.state, tries: ti.tryNumber, durationMs: ti.durationMs, isolation: ti.isolation,
+    tasks: instancesInOrder(run).map((ti) => ({
+      taskId: ti.taskId, mapIndex: ti.mapIndex, state: ti.state, tries: ti.tryNumber, durationMs: ti.durationMs, isolation: ti.isolation,
       exitCode: ti.exitCode, signal: ti.signal, error: ti.error, peakRssBytes: ti.peakRssBytes, cpuMs: ti.cpuMs,
     })),
   };
+}
+
+/** Every task instance of the run: the DAG's tasks in order, each task's instances by map index, then any the DAG no longer has. */
+function instancesInOrder(run: RunState): TiRow[] {
+  const out: TiRow[] = [];
+  for (const taskId of run.byTask.keys()) out.push(...run.instances(taskId));
+  if (out.length < run.tis.size) {
+    const listed = new Set(out);
+    for (const ti of run.tis.values()) if (!listed.has(ti)) out.push(ti);
+  }
+  return out;
 }

@@ -1,13 +1,16 @@
 /**
  * A try's log file by byte ranges: the API's tail (the last bytes, never the whole file) and
  * its live follow (from an offset). Log files are written by the executor at
- * `<logsFolder>/<dag>/<run>/<task>/<try>.log` (scheduler/task-work.ts).
+ * `<logsFolder>/<dag>/<run>/<task>/<try>.log`, a mapped instance's at
+ * `<logsFolder>/<dag>/<run>/<task>/<mapIndex>/<try>.log` (scheduler/task-work.ts).
  */
 import { open, stat } from 'node:fs/promises';
 import type { KilnConfig } from '../config/load.js';
-import { KilnError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
+import { tiId } from '../scheduler/run-state.js';
 import { taskLogFile } from '../scheduler/task-work.js';
 import type { Store, TiKey } from '../store/types.js';
+import { getInstanceOrThrow } from './task-instances.js';
 
 export interface LogChunk {
   file: string;
@@ -20,14 +23,17 @@ export interface LogChunk {
   length: number;
 }
 
-/** The try's log file, checked against the task instance (a try it has not had is an error). */
-export async function tryLogFile(store: Store, config: Pick<KilnConfig, 'logsFolder'>, key: TiKey, tryNumber?: number): Promise<{ file: string; tryNumber: number }> {
-  const ti = await store.getTaskInstance(key);
-  if (!ti) throw new KilnError('TASK_NOT_FOUND', `run '${key.runId}' of DAG '${key.dagId}' has no task '${key.taskId}'`);
+/**
+ * The try's log file, checked against the task instance (a try it has not had is an error; so
+ * is a mapped task named without a map index: the error lists its instances).
+ */
+export async function tryLogFile(store: Store, config: Pick<KilnConfig, 'logsFolder'>, key: TiKey, tryNumber?: number): Promise<{ file: string; tryNumber: number; mapIndex: number }> {
+  const ti = await getInstanceOrThrow(store, key);
+  const name = `task '${tiId(ti.taskId, ti.mapIndex)}' of run '${key.runId}'`;
   const n = tryNumber ?? ti.tryNumber;
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`task '${key.taskId}' of run '${key.runId}' has not run yet`);
-  if (n > ti.tryNumber) throw new UsageError(`task '${key.taskId}' of run '${key.runId}' has had ${ti.tryNumber} tries, not ${n}`);
-  return { file: taskLogFile(config.logsFolder, key.dagId, key.runId, key.taskId, n), tryNumber: n };
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} has not run yet`);
+  if (n > ti.tryNumber) throw new UsageError(`${name} has had ${ti.tryNumber} tries, not ${n}`);
+  return { file: taskLogFile(config.logsFolder, key.dagId, key.runId, key.taskId, n, ti.mapIndex), tryNumber: n, mapIndex: ti.mapIndex };
 }
 
 /**
