@@ -43,7 +43,7 @@ describe('operating a live scheduler', () => {
         }, 'a to run again');
         expect(await ti(store, 'g1', 'gate')).toMatchObject({ state: 'running', tryNumber: 1 });
         // A running task instance is never cleared.
-        expect(JSON.parse(await kiln('tasks', 'clear', 'gated', 'g1', 'gate', '--json'))).toEqual({ cleared: [], skipped: [{ taskId: 'gate', state: 'running' }], conflicts: [] });
+        expect(JSON.parse(await kiln('tasks', 'clear', 'gated', 'g1', 'gate', '--json'))).toEqual({ cleared: [], skipped: [{ taskId: 'gate', mapIndex: -1, state: 'running' }], conflicts: [] });
 
         // Mark the running task: its scheduler cancels the try and runs the downstream.
         await kiln('tasks', 'mark', 'gated', 'g1', 'gate', 'success');

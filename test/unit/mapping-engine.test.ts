@@ -6,6 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import type { TaskWork } from '../../src/protocol/messages.js';
 import { clearTasks, loadRun } from '../../src/scheduler/operations.js';
+import { RunEngine } from '../../src/scheduler/run-engine.js';
+import { loadRunState } from '../../src/scheduler/run-loading.js';
+import { FakeExecutor } from '../helpers/fake-executor.js';
 import { ok, setup } from '../helpers/engine-harness.js';
 import type { ScriptedOutcome } from '../helpers/fake-executor.js';
 
@@ -149,5 +152,28 @@ describe('task mapping in the run engine', () => {
     engine.adopt(reloaded);
     expect((await engine.whenRunFinished(reloaded)).run.state).toBe('success');
     expect(await states(store)).toEqual(['after:success:2', 'list:success:2', 'm[0]:success:2', 'm[1]:success:2', 'm[2]:removed:1']);
+  });
+
+  it('a scheduler that adopts a run with an expanded map reads the items back from the store (nothing in memory) and runs each instance with its own item', async () => {
+    const { engine, executor, store, newRun } = await setup({}, (d) => {
+      d.map('m', () => 1, { over: d.task('list', () => 1) });
+    }, (w) => (w.taskId === 'list' ? { outcome: 'success', value: ['p', 'q', 'r'] } : { outcome: 'hold' }));
+    const run = await newRun();
+    engine.adopt(run);
+    const { until } = await import('../fixtures/scheduler/harness.js');
+    await until(() => executor.heldKeys().length === 3 || null, 'the three instances to start');
+    await engine.whenIdle();
+    engine.freeze();
+    engine.detach(); // as if this scheduler died: its tries are lost with it
+    // A second engine, as a restarted scheduler: it knows only what the store holds.
+    const late: { engine?: RunEngine } = {};
+    const second = new FakeExecutor({ parallelism: 8, onEvent: (e) => late.engine!.onExecutorEvent(e) }, () => ok);
+    const next = (late.engine = new RunEngine({ store, executor: second, schedulerId: 'second', logsFolder: '/tmp/kiln-engine-logs', defaultIsolation: 'thread' }));
+    const reloaded = await loadRunState(store, (await store.getRun('d', 'r1'))!, run.dag, '/dev/null');
+    expect(reloaded.xcoms.size).toBe(0);
+    next.adopt(reloaded);
+    expect((await next.whenRunFinished(reloaded)).run.state).toBe('success');
+    expect(second.submitted.map((w) => [w.mapIndex, w.item, w.tryNumber])).toEqual([[0, 'p', 2], [1, 'q', 2], [2, 'r', 2]]);
+    next.close();
   });
 });

@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import type { parseDagFolder } from '../../app/dag-files.js';
 import { KilnError } from '../../errors.js';
 import { configFrom, type GlobalOptions } from '../config-flags.js';
-import { LiveView } from '../live-view.js';
 import { EXIT, formatBytes, formatMs, formatTable, printJson } from '../output.js';
 import { parseDateFlag, parseParams } from '../params.js';
 
@@ -17,25 +16,27 @@ export function registerDagCommands(program: Command, run: (action: () => Promis
     .option('--params <json>', 'run parameters as a JSON object')
     .option('--run-id <id>', 'run id (default manual__<timestamp>)')
     .option('--logical-date <date>', 'the run\'s logical date (ISO 8601, UTC unless a zone is given; default now); the data interval is inferred from it')
-    .option('--json', 'print the result as JSON')
+    .option('--json', 'print the result as JSON (tasks: one entry per task instance, with its mapIndex)')
     .action((target: string, opts: { executor?: string; params?: string; runId?: string; logicalDate?: string; json?: boolean }, cmd: Command) =>
       run(async () => {
         const params = parseParams(opts.params);
         const logicalDate = parseDateFlag('--logical-date', opts.logicalDate);
         const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>(), { executor: opts.executor });
-        const view = opts.json ? null : new LiveView();
         // Loaded per command (here and below): a command pays only for what it uses at start.
+        const view = opts.json ? null : new (await import('../live-view.js')).LiveView();
         const { runDagTest } = await import('../../app/dags-test.js');
         const report = await runDagTest(config, target, {
-          params, runId: opts.runId, logicalDate, onTaskChange: (ti, all) => view?.update(ti, all), log: (m) => process.stderr.write(`kiln: ${m}\n`),
+          params, runId: opts.runId, logicalDate, onTaskChange: (ti, all, tasks) => view?.update(ti, all, tasks), log: (m) => process.stderr.write(`kiln: ${m}\n`),
         });
         view?.done();
         if (opts.json) printJson(report);
         else {
+          const { firstLine, instanceRows } = await import('../instance-rows.js');
           process.stdout.write(
             formatTable(
               ['task', 'state', 'tries', 'duration', 'isolation', 'exit', 'signal', 'peak rss', 'cpu', 'error'],
-              report.tasks.map((t) => [t.taskId, t.state, t.tries, formatMs(t.durationMs), t.isolation, t.exitCode, t.signal, formatBytes(t.peakRssBytes), formatMs(t.cpuMs), t.error ? t.error.split('\n')[0]!.slice(0, 80) : null]),
+              // A mapped task's instances share one row: `square [0..9999]  9998 success, 2 failed`.
+              instanceRows(report.tasks, 10, (t) => [t.taskId, t.state, t.tries, formatMs(t.durationMs), t.isolation, t.exitCode, t.signal, formatBytes(t.peakRssBytes), formatMs(t.cpuMs), firstLine(t.error)]),
             ),
           );
           process.stdout.write(`\nDAG ${report.dagId} run ${report.runId}: ${report.state} in ${formatMs(report.durationMs)}\n`);

@@ -13,15 +13,16 @@ export function registerRunCommands(program: Command, run: Run): void {
 
   runs
     .command('show')
-    .description('one run and its task instances')
+    .description("one run and its task instances (a mapped task's on one line, counted by state)")
     .argument('<dag-id>')
     .argument('<run-id>')
-    .option('--json', 'print { run, tasks, callbacks } as JSON (callbacks: those still owed)')
+    .option('--json', 'print { run, tasks, callbacks } as JSON (tasks: every task instance, with its mapIndex; callbacks: those still owed)')
     .action((dagId: string, runId: string, opts: { json?: boolean }, cmd: Command) =>
       run(async () => {
         const config = await configFrom(cmd.optsWithGlobals<GlobalOptions>());
         const { showRun, withStore } = await import('../../app/scheduler-ops.js');
         const { describeCallback } = await import('../../scheduler/callbacks.js');
+        const { firstLine, instanceRows } = await import('../instance-rows.js');
         const report = await withStore(config, (store) => showRun(store, dagId, runId));
         if (opts.json) {
           printJson(report);
@@ -34,7 +35,8 @@ export function registerRunCommands(program: Command, run: Run): void {
         process.stdout.write(
           formatTable(
             ['task', 'state', 'try', 'duration', 'isolation', 'pid', 'exit', 'signal', 'peak rss', 'error'],
-            report.tasks.map((t) => [t.taskId, t.state, `${t.tryNumber}/${t.maxTries}`, formatMs(t.durationMs), t.isolation, t.pid, t.exitCode, t.signal, formatBytes(t.peakRssBytes), t.error ? t.error.split('\n')[0]!.slice(0, 80) : null]),
+            // A mapped task's instances share one row: `square [0..9999]  9998 success, 2 failed`.
+            instanceRows(report.tasks, 10, (t) => [t.taskId, t.state, `${t.tryNumber}/${t.maxTries}`, formatMs(t.durationMs), t.isolation, t.pid, t.exitCode, t.signal, formatBytes(t.peakRssBytes), firstLine(t.error)]),
           ),
         );
         for (const c of report.callbacks) process.stdout.write(`owed: ${describeCallback(c)} since ${iso(c.createdAt)}, held by ${c.owner ?? '-'}\n`);
