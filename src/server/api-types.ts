@@ -4,6 +4,11 @@
  *
  * Task instances are objects keyed by their ids (never positional tuples), so a field such
  * as `mapIndex` can be added without breaking a reader.
+ *
+ * A task instance is (task, map index): a task that is not mapped has one, map index -1; a
+ * mapped task (d.map) has one per map index 0..N-1 once expanded (before that, one
+ * placeholder at -1). Routes that address one task instance take `?mapIndex=N` (absent: -1;
+ * a mapped task's then answers 400 naming its map indexes, except its XCom: the collected list).
  */
 import type { Isolation, RunState, TiState } from '../dag/types.js';
 
@@ -66,6 +71,8 @@ export interface ApiTask {
   poolSlots: number;
   priorityWeight: number;
   timeoutMs: number | null;
+  /** A mapped task (d.map): one instance per item of what it maps over. */
+  mapped: boolean;
 }
 
 export interface ApiDag extends Omit<ApiDagSummary, 'tasks' | 'lastRuns'> {
@@ -89,12 +96,29 @@ export interface ApiGridCell {
   tryNumber: number;
 }
 
+/**
+ * A mapped task's instances in one run, as one cell (never one cell per instance): how many
+ * there are and how many are in each state. `state` stands for them all (the first of
+ * failed, upstream_failed, up_for_retry, up_for_reschedule, queued, scheduled, running, none,
+ * success, skipped, removed that any instance is in, as Airflow's grid orders them), and
+ * `tryNumber` is the highest try number among them, so a reader that knows only ApiGridCell
+ * still draws it. Its instances: GET .../runs/:runId/tasks/:taskId/instances.
+ */
+export interface ApiGridMappedCell extends ApiGridCell {
+  mapped: true;
+  /** Instances, removed ones included. */
+  count: number;
+  /** Instances per state; states with none are left out. */
+  states: Partial<Record<TiState, number>>;
+}
+
 /** Runs x tasks of one DAG in one response, newest run first; `nextCursor` pages to older runs. */
 export interface ApiGrid {
   dagId: string;
   tasks: string[];
   runs: Array<Pick<ApiRun, 'runId' | 'state' | 'runType' | 'logicalDate' | 'startedAt' | 'endedAt'>>;
-  cells: ApiGridCell[];
+  /** One per (run, task) that has instances: ApiGridMappedCell for a mapped task's (`mapped: true`). */
+  cells: Array<ApiGridCell | ApiGridMappedCell>;
   /** Pass as `before` for the next (older) page; null on the last page. */
   nextCursor: string | null;
 }
@@ -126,6 +150,8 @@ export interface ApiTaskInstance {
   dagId: string;
   runId: string;
   taskId: string;
+  /** -1 for a task that is not mapped; 0..N-1 for a mapped task's instances. */
+  mapIndex: number;
   state: TiState;
   tryNumber: number;
   maxTries: number;
@@ -137,10 +163,11 @@ export interface ApiTaskInstance {
   tries: ApiTry[];
 }
 
-/** One task across the DAG's latest runs, newest first: what its sparklines draw. */
+/** One task instance (one map index: `?mapIndex=`, default -1) across the DAG's latest runs, newest first: what its sparklines draw. */
 export interface ApiTaskHistory {
   dagId: string;
   taskId: string;
+  mapIndex: number;
   instances: Array<{
     runId: string;
     logicalDate: number;
@@ -156,7 +183,62 @@ export interface ApiTaskHistory {
 
 export interface ApiRunDetail {
   run: ApiRun;
+  /** Every task instance of the run (each of a mapped task's), in (task, map index) order. */
   taskInstances: ApiTaskInstance[];
+}
+
+/** One instance of a mapped task as its task's instance list shows it. */
+export interface ApiInstanceSummary {
+  mapIndex: number;
+  state: TiState;
+  tryNumber: number;
+  maxTries: number;
+  startedAt: number | null;
+  endedAt: number | null;
+  durationMs: number | null;
+  /** Why it failed, first line only (the instance itself has it whole). */
+  error: string | null;
+}
+
+/** A page of one task's instances in a run, in map-index order (`?offset=&limit=&state=`), with the counts of all of them. */
+export interface ApiTaskInstancePage {
+  dagId: string;
+  runId: string;
+  taskId: string;
+  /** True once the task has instances with map indexes (mapped and expanded). */
+  mapped: boolean;
+  /** All instances of the task in this run. */
+  count: number;
+  states: Partial<Record<TiState, number>>;
+  /** Instances matching `state` (all without it). */
+  total: number;
+  offset: number;
+  instances: ApiInstanceSummary[];
+}
+
+/**
+ * Which instances of a task are in which state, as map-index lists (compact: a 10,000-instance
+ * map is about 50 KB), with the change feed's position read just before them: every event up
+ * to `feedPosition` is in these states; apply the events after it (by their `mapIndex`) to
+ * keep them current. What the web UI's collapsed grid cell patches its counts from.
+ */
+export interface ApiInstanceStates {
+  dagId: string;
+  runId: string;
+  taskId: string;
+  mapped: boolean;
+  count: number;
+  feedPosition: number;
+  mapIndexes: Partial<Record<TiState, number[]>>;
+}
+
+/** `GET .../tasks/:taskId/xcom`: with `?mapIndex=` that instance's value; without it the task's result as a downstream's ctx.xcom() gets it (a mapped task's: its successful instances' values in map-index order). */
+export interface ApiXcom {
+  taskId: string;
+  /** The map index asked for, or null: the task as a whole. */
+  mapIndex: number | null;
+  /** null when there is none. */
+  value: unknown;
 }
 
 export interface ApiLogChunk {
@@ -171,17 +253,17 @@ export interface ApiLogChunk {
 
 export interface ApiClearResult {
   dryRun: boolean;
-  /** Task ids cleared (or that would be). */
+  /** Task instances cleared (or that would be), by id: the task id, `task[3]` for a mapped instance. */
   cleared: string[];
   /** Queued or running: left alone. */
-  skipped: Array<{ taskId: string; state: TiState }>;
-  /** Changed by someone else meanwhile, not cleared. */
+  skipped: Array<{ taskId: string; mapIndex: number; state: TiState }>;
+  /** Changed by someone else meanwhile, not cleared (ids as in `cleared`). */
   conflicts: string[];
 }
 
 export interface ApiMarkResult {
   dryRun: boolean;
-  changed: Array<{ taskId: string; from: string; to: 'success' | 'failed' }>;
+  changed: Array<{ taskId: string; mapIndex: number; from: string; to: 'success' | 'failed' }>;
   runState: RunState;
 }
 
@@ -208,6 +290,8 @@ export interface ApiChangeEvent {
   dagId: string;
   runId: string;
   taskId: string | null;
+  /** kind 'ti': the instance's map index (-1 unless mapped); null for kind 'run'. */
+  mapIndex: number | null;
   state: string;
   tryNumber: number | null;
 }

@@ -37,6 +37,14 @@ export function optionalObject(body: Record<string, unknown>, key: string): Reco
   return v as Record<string, unknown>;
 }
 
+/** A map index in a body: an integer >= -1 (-1: a task that is not mapped), or absent. */
+export function optionalMapIndex(body: Record<string, unknown>, key: string): number | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < -1) throw badRequest(`'${key}' must be an integer >= -1 (a map index; -1 for a task that is not mapped), got ${JSON.stringify(v)}`);
+  return v;
+}
+
 /** An integer query or body value within [min, max]; `fallback` when absent. */
 export function intParam(raw: unknown, name: string, fallback: number, min: number, max: number): number {
   if (raw === undefined || raw === null || raw === '') return fallback;

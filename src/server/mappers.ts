@@ -1,7 +1,7 @@
 /** Store rows to the API's JSON shapes (api-types.ts). */
 import type { DagOverview } from '../app/dags-view.js';
 import type { DagRow, RunRow, TiRow } from '../store/types.js';
-import type { ApiDag, ApiDagSummary, ApiRun, ApiTaskInstance, ApiTry } from './api-types.js';
+import type { ApiDag, ApiDagSummary, ApiInstanceSummary, ApiRun, ApiTaskInstance, ApiTry } from './api-types.js';
 
 export function toApiRun(r: RunRow): ApiRun {
   return {
@@ -25,7 +25,7 @@ export function toApiDag(d: DagRow, nextRun: ApiDag['nextRun']): ApiDag {
     maxActiveRuns: s.maxActiveRuns, maxActiveTasks: s.maxActiveTasks, params: s.params, paramsSchema: s.paramsSchema ?? null,
     tasks: s.tasks.map((t) => ({
       taskId: t.taskId, upstream: t.upstream, triggerRule: t.triggerRule, retries: t.retries, isolation: t.isolation, pool: t.pool, poolSlots: t.poolSlots,
-      priorityWeight: t.priorityWeight, timeoutMs: t.timeoutMs,
+      priorityWeight: t.priorityWeight, timeoutMs: t.timeoutMs, mapped: t.map !== undefined,
     })),
     edges: s.tasks.flatMap((t) => t.upstream.map((from) => ({ from, to: t.taskId }))),
   };
@@ -44,7 +44,14 @@ export function toApiTaskInstance(t: TiRow): ApiTaskInstance {
     });
   }
   return {
-    dagId: t.dagId, runId: t.runId, taskId: t.taskId, state: t.state, tryNumber: t.tryNumber, maxTries: t.maxTries, pool: t.pool, poolSlots: t.poolSlots,
+    dagId: t.dagId, runId: t.runId, taskId: t.taskId, mapIndex: t.mapIndex, state: t.state, tryNumber: t.tryNumber, maxTries: t.maxTries, pool: t.pool, poolSlots: t.poolSlots,
     priorityWeight: t.priorityWeight, nextRetryAt: t.nextRetryAt, tries,
+  };
+}
+
+export function toApiInstanceSummary(t: TiRow): ApiInstanceSummary {
+  return {
+    mapIndex: t.mapIndex, state: t.state, tryNumber: t.tryNumber, maxTries: t.maxTries, startedAt: t.startedAt, endedAt: t.endedAt, durationMs: t.durationMs,
+    error: t.error === null ? null : t.error.split('\n')[0]!,
   };
 }

@@ -19,6 +19,7 @@ const str = { type: 'string' };
 const bool = { type: 'boolean' };
 const TI = '/dags/:dagId/runs/:runId/tasks/:taskId';
 const TRY = `${TI}/tries/:tryNumber`;
+const MAP_INDEX = 'the task instance: a mapped task\'s map index (0..N-1); absent or -1 for a task that is not mapped (a mapped task without one answers 400 listing its map indexes)';
 
 export const OPERATIONS: Operation[] = [
   { method: 'get', path: '/dags', summary: 'DAGs with their latest runs, next run and paused flag; import errors beside', query: { lastRuns: 'how many latest runs per DAG (default 10)' }, returns: 'ApiDagList' },
@@ -26,7 +27,10 @@ export const OPERATIONS: Operation[] = [
   { method: 'get', path: '/dags/:dagId', summary: 'One DAG: tasks, edges, params and params schema', returns: 'ApiDag' },
   { method: 'post', path: '/dags/:dagId/pause', summary: 'Pause a DAG (no scheduled runs; queued runs wait)', body: { description: 'empty object', schema: { type: 'object' } }, returns: 'ApiDag' },
   { method: 'post', path: '/dags/:dagId/unpause', summary: 'Unpause a DAG', body: { description: 'empty object', schema: { type: 'object' } }, returns: 'ApiDag' },
-  { method: 'get', path: '/dags/:dagId/grid', summary: 'Runs x tasks in one compact response, newest run first', query: { limit: 'runs per page, 1-500 (default 25)', before: 'the nextCursor of the previous page' }, returns: 'ApiGrid' },
+  {
+    method: 'get', path: '/dags/:dagId/grid', summary: "Runs x tasks in one compact response, newest run first; a mapped task's instances are one cell per run with their count and counts by state (ApiGridMappedCell)",
+    query: { limit: 'runs per page, 1-500 (default 25)', before: 'the nextCursor of the previous page' }, returns: 'ApiGrid',
+  },
   { method: 'get', path: '/runs', summary: 'Runs of every DAG, newest first', query: { dagId: 'only this DAG', state: 'queued | running | success | failed', limit: '1-1000 (default 100)' }, returns: '{ runs: ApiRun[] }' },
   { method: 'get', path: '/dags/:dagId/runs', summary: "A DAG's runs, newest first", query: { state: 'queued | running | success | failed', limit: '1-1000 (default 100)' }, returns: '{ runs: ApiRun[] }' },
   {
@@ -37,18 +41,36 @@ export const OPERATIONS: Operation[] = [
   { method: 'get', path: '/dags/:dagId/runs/:runId', summary: 'One run with its task instances and their tries', returns: 'ApiRunDetail' },
   {
     method: 'post', path: '/dags/:dagId/runs/:runId/clear', summary: 'Clear task instances so they run again; dryRun lists what would be cleared',
-    body: { description: 'what to clear', schema: { type: 'object', properties: { taskId: str, downstream: bool, dryRun: bool } } }, returns: 'ApiClearResult',
+    body: {
+      description: 'what to clear: every task instance of the run, a task (all its instances), or one instance (taskId and mapIndex); downstream: also every instance of the tasks after it',
+      schema: { type: 'object', properties: { taskId: str, mapIndex: { type: 'integer', minimum: -1 }, downstream: bool, dryRun: bool } },
+    },
+    returns: 'ApiClearResult',
   },
-  { method: 'get', path: TI, summary: 'One task instance with its tries (the latest in full; earlier ones keep only their logs)', returns: 'ApiTaskInstance' },
-  { method: 'get', path: '/dags/:dagId/tasks/:taskId/history', summary: "One task across the DAG's latest runs (state, duration, peak RSS, CPU, exit code), newest first", query: { limit: '1-500 (default 30)' }, returns: 'ApiTaskHistory' },
-  { method: 'get', path: `${TI}/xcom`, summary: "The task's XCom value (null if none)", returns: '{ taskId, value }' },
+  { method: 'get', path: TI, summary: 'One task instance with its tries (the latest in full; earlier ones keep only their logs)', query: { mapIndex: MAP_INDEX }, returns: 'ApiTaskInstance' },
   {
-    method: 'post', path: `${TI}/mark`, summary: 'Mark a task instance success or failed (never its downstream); dryRun lists what would change',
+    method: 'get', path: `${TI}/instances`, summary: "A page of a task's instances in a run, in map-index order, with the counts of all of them by state (a mapped task's list)",
+    query: { offset: 'skip this many (default 0)', limit: '1-1000 (default 100)', state: 'only instances in these states (comma-separated)' }, returns: 'ApiTaskInstancePage',
+  },
+  {
+    method: 'get', path: `${TI}/instances/by-state`, summary: "Which of a task's instances are in which state (map-index lists), and the change feed's position just before they were read",
+    returns: 'ApiInstanceStates',
+  },
+  { method: 'get', path: '/dags/:dagId/tasks/:taskId/history', summary: "One task instance across the DAG's latest runs (state, duration, peak RSS, CPU, exit code), newest first", query: { limit: '1-500 (default 30)', mapIndex: 'which map index of a mapped task (default -1)' }, returns: 'ApiTaskHistory' },
+  {
+    method: 'get', path: `${TI}/xcom`, summary: "The XCom value (null if none): one instance's with mapIndex; without it the task's result as a downstream reads it (a mapped task's successful instances' values, in map-index order)",
+    query: { mapIndex: 'one instance of a mapped task (default: the task as a whole)' }, returns: 'ApiXcom',
+  },
+  {
+    method: 'post', path: `${TI}/mark`, summary: 'Mark a task instance success or failed (never its downstream); dryRun lists what would change', query: { mapIndex: MAP_INDEX },
     body: { description: 'the new state', schema: { type: 'object', required: ['state'], properties: { state: { enum: ['success', 'failed'] }, dryRun: bool } } }, returns: 'ApiMarkResult',
   },
-  { method: 'get', path: `${TRY}/log`, summary: "A try's log: the tail, or a chunk from a byte offset", query: { offset: 'byte offset (default: the tail)', maxBytes: '1-1048576 (default 65536)' }, returns: 'ApiLogChunk' },
-  { method: 'get', path: `${TRY}/log/download`, summary: "A try's whole log file", returns: 'the log as text/plain', contentType: 'text/plain' },
-  { method: 'get', path: `${TRY}/log/stream`, summary: "A try's log, live, over Server-Sent Events (event: log; id: the byte offset after the chunk)", query: { offset: 'start here (or Last-Event-ID); default the tail' }, returns: 'text/event-stream', contentType: 'text/event-stream' },
+  { method: 'get', path: `${TRY}/log`, summary: "A try's log: the tail, or a chunk from a byte offset", query: { mapIndex: MAP_INDEX, offset: 'byte offset (default: the tail)', maxBytes: '1-1048576 (default 65536)' }, returns: 'ApiLogChunk' },
+  { method: 'get', path: `${TRY}/log/download`, summary: "A try's whole log file", query: { mapIndex: MAP_INDEX }, returns: 'the log as text/plain', contentType: 'text/plain' },
+  {
+    method: 'get', path: `${TRY}/log/stream`, summary: "A try's log, live, over Server-Sent Events (event: log; id: the byte offset after the chunk)",
+    query: { mapIndex: MAP_INDEX, offset: 'start here (or Last-Event-ID); default the tail' }, returns: 'text/event-stream', contentType: 'text/event-stream',
+  },
   { method: 'get', path: '/pools', summary: 'Pools with the slots in use', returns: '{ pools: ApiPool[] }' },
   {
     method: 'put', path: '/pools/:name', summary: 'Create a pool or change its size',
@@ -57,7 +79,7 @@ export const OPERATIONS: Operation[] = [
   { method: 'delete', path: '/pools/:name', summary: "Delete a pool (not 'default_pool')", status: 204, returns: 'nothing' },
   { method: 'get', path: '/health', summary: 'The database answers; the age of each scheduler heartbeat', returns: 'ApiHealth' },
   {
-    method: 'get', path: '/events', summary: 'Every committed state change, live, over Server-Sent Events (event: change, id: the feed id; resume with Last-Event-ID)',
+    method: 'get', path: '/events', summary: 'Every committed state change, live, over Server-Sent Events (event: change, id: the feed id; resume with Last-Event-ID); a task instance\'s carries its mapIndex',
     query: { dagId: 'only this DAG', lastEventId: 'resume after this id (as the Last-Event-ID header)' }, returns: 'text/event-stream', contentType: 'text/event-stream',
   },
   { method: 'get', path: '/openapi.json', summary: 'This document', returns: 'OpenAPI 3.1' },

@@ -97,7 +97,9 @@ describe.each(databases)('HTTP API on $name', (db) => {
   });
 
   it('returns XCom values', async () => {
-    expect((await p.api('/dags/web_demo/runs/seed/tasks/greet/xcom')).body).toEqual({ taskId: 'greet', value: { greeting: 'hello', repeat: 2 } });
+    // mapIndex null: the task as a whole (see test/server/mapped.test.ts for a mapped task's).
+    expect((await p.api('/dags/web_demo/runs/seed/tasks/greet/xcom')).body).toEqual({ taskId: 'greet', mapIndex: null, value: { greeting: 'hello', repeat: 2 } });
+    expect((await p.api('/dags/web_demo/runs/seed/tasks/greet/xcom?mapIndex=-1')).body).toEqual({ taskId: 'greet', mapIndex: -1, value: { greeting: 'hello', repeat: 2 } });
     expect((await p.api('/dags/web_demo/runs/seed/tasks/nope/xcom')).status).toBe(404);
   });
 
@@ -147,7 +149,7 @@ describe.each(databases)('HTTP API on $name', (db) => {
     expect((await p.store.getRun('web_demo', 'seed'))!.state).toBe('success');
     const markDry = await p.api('/dags/web_demo/runs/seed/tasks/greet/mark', { method: 'POST', json: { state: 'failed', dryRun: true } });
     // The run's outcome follows its leaves (Airflow's rule): report still succeeded.
-    expect(markDry.body).toEqual({ dryRun: true, changed: [{ taskId: 'greet', from: 'success', to: 'failed' }], runState: 'success' });
+    expect(markDry.body).toEqual({ dryRun: true, changed: [{ taskId: 'greet', mapIndex: -1, from: 'success', to: 'failed' }], runState: 'success' });
     expect((await p.store.getTaskInstance({ dagId: 'web_demo', runId: 'seed', taskId: 'greet' }))!.state).toBe('success');
 
     const real = await p.api('/dags/web_demo/runs/seed/clear', { method: 'POST', json: { taskId: 'flaky', downstream: true } });
@@ -155,7 +157,7 @@ describe.each(databases)('HTTP API on $name', (db) => {
     expect((await p.store.getTaskInstances('web_demo', 'seed')).map((t) => [t.taskId, t.state])).toEqual([['flaky', 'none'], ['greet', 'success'], ['report', 'none'], ['wait', 'success']]);
     expect((await p.store.getRun('web_demo', 'seed'))!.state).toBe('queued');
     const mark = await p.api('/dags/web_demo/runs/seed/tasks/flaky/mark', { method: 'POST', json: { state: 'success' } });
-    expect(mark.body).toEqual({ dryRun: false, changed: [{ taskId: 'flaky', from: 'none', to: 'success' }], runState: 'queued' });
+    expect(mark.body).toEqual({ dryRun: false, changed: [{ taskId: 'flaky', mapIndex: -1, from: 'none', to: 'success' }], runState: 'queued' });
     expect((await p.store.getTaskInstance({ dagId: 'web_demo', runId: 'seed', taskId: 'flaky' }))!.state).toBe('success');
     // The CLI sees the same (it calls the same functions).
     const shown = await runKiln(['runs', 'show', 'web_demo', 'seed', '--json'], { cwd: p.cwd, env: p.env });

@@ -28,10 +28,19 @@ export interface WebProject {
   close(): Promise<void>;
 }
 
-export async function webProject(db: DatabaseUnderTest, options: { seed?: boolean } = {}): Promise<WebProject> {
+/**
+ * `dagsFolder` (default the web fixtures) and `seeds` (each the arguments of one CLI command,
+ * run in order instead of the default seeding) let a suite bring its own DAGs.
+ */
+export async function webProject(db: DatabaseUnderTest, options: { seed?: boolean; dagsFolder?: string; seeds?: string[][] } = {}): Promise<WebProject> {
   const cwd = scratchProject('kiln-web-');
-  const env = { KILN_DATABASE_URL: db.url(cwd), KILN_DAGS_FOLDER: WEB_FIXTURES, KILN_EXECUTOR: 'thread' };
-  if (options.seed !== false) {
+  const env = { KILN_DATABASE_URL: db.url(cwd), KILN_DAGS_FOLDER: options.dagsFolder ?? WEB_FIXTURES, KILN_EXECUTOR: 'thread' };
+  if (options.seeds !== undefined) {
+    for (const args of options.seeds) {
+      const seeded = await runKiln(args, { cwd, env });
+      expect(seeded.code, `kiln ${args.join(' ')}: ${seeded.stderr}`).toBeLessThanOrEqual(1);
+    }
+  } else if (options.seed !== false) {
     const seeded = await runKiln(['dags', 'test', 'web_demo', '--run-id', 'seed', '--params', '{"repeat":2}', '--json'], { cwd, env });
     expect(seeded.code, seeded.stderr).toBe(0);
     const listed = await runKiln(['dags', 'list', '--json'], { cwd, env });

@@ -42,7 +42,11 @@ export function dagRoutes({ store, config }: ServerDeps): Hono {
       dagId: page.dagId,
       tasks: page.tasks,
       runs: page.runs.map((r) => ({ runId: r.runId, state: r.state, runType: r.runType, logicalDate: r.logicalDate, startedAt: r.startedAt, endedAt: r.endedAt })),
-      cells: page.tis.map((t) => ({ run: runIndex.get(t.runId)!, task: taskIndex.get(t.taskId)!, state: t.state, tryNumber: t.tryNumber })),
+      // A mapped task's instances are one summing cell per run (ApiGridMappedCell).
+      cells: page.cells.map((t) => {
+        const cell = { run: runIndex.get(t.runId)!, task: taskIndex.get(t.taskId)!, state: t.state, tryNumber: t.tryNumber };
+        return t.mapped ? { ...cell, mapped: true as const, count: t.count, states: t.states } : cell;
+      }),
       nextCursor: page.next === null ? null : encodeCursor(page.next),
     };
     return c.json(grid);

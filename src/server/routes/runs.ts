@@ -8,7 +8,7 @@ import type { RunState } from '../../dag/types.js';
 import type { ApiClearResult, ApiRun, ApiRunDetail } from '../api-types.js';
 import type { ServerDeps } from '../deps.js';
 import { badRequest } from '../errors.js';
-import { intParam, jsonBody, optionalBoolean, optionalDate, optionalObject, optionalString } from '../input.js';
+import { intParam, jsonBody, optionalBoolean, optionalDate, optionalMapIndex, optionalObject, optionalString } from '../input.js';
 import { toApiRun, toApiTaskInstance } from '../mappers.js';
 
 const RUN_STATES: readonly RunState[] = ['queued', 'running', 'success', 'failed'];
@@ -49,6 +49,7 @@ export function runRoutes({ store, config }: ServerDeps): Hono {
     const body = await jsonBody(c);
     const result = await clearTaskInstances(store, c.req.param('dagId'), c.req.param('runId'), {
       taskId: optionalString(body, 'taskId'),
+      mapIndex: optionalMapIndex(body, 'mapIndex'),
       downstream: optionalBoolean(body, 'downstream'),
       dryRun: optionalBoolean(body, 'dryRun'),
     });
