@@ -3,17 +3,38 @@
  * cell by cell from the change feed. The grid is read once (and again only on a feed reset,
  * or for older pages on request); it is never re-read on a timer. A new run from the feed
  * gets a new column of `none` cells at once: its task instances' own events follow in order.
+ *
+ * A mapped task's instances in a run are one collapsed cell: a bar of state colours and
+ * `successful/all`. The first feed event of one of its instances reads which instance is in
+ * which state once (instances/by-state, with the feed position it was read at); from then on
+ * each event moves one instance between counts, exactly, with nothing read again.
  */
-import type { ApiChangeEvent, ApiDag, ApiGrid, TiState } from '../../src/server/api-types.js';
+import type { ApiChangeEvent, ApiDag, ApiGrid, ApiGridCell, ApiGridMappedCell, ApiInstanceStates, TiState } from '../../src/server/api-types.js';
 import { api, enc } from './api.js';
 import { triggerDialog } from './dialogs.js';
 import { append, clear, h } from './dom.js';
 import { GraphView } from './graph-view.js';
+import { aggregateState, describeCounts, fillBar, progress, total, type Counts } from './instances.js';
 import { RunsTable } from './runs-table.js';
 import { TaskPanel } from './task-panel.js';
 import type { View, ViewContext } from './view.js';
 
-const STATES: TiState[] = ['none', 'scheduled', 'queued', 'running', 'success', 'failed', 'up_for_retry', 'skipped', 'upstream_failed'];
+const STATES: TiState[] = ['none', 'scheduled', 'queued', 'running', 'success', 'failed', 'up_for_retry', 'up_for_reschedule', 'skipped', 'upstream_failed', 'removed'];
+
+/** A collapsed cell of a mapped task's instances in one run. */
+interface MappedCell {
+  el: HTMLButtonElement;
+  bar: HTMLElement;
+  label: HTMLElement;
+  counts: Counts;
+  /** Each instance's state, once read (null before the first event of one of them). */
+  known: Map<number, TiState> | null;
+  loading: boolean;
+  /** Events that came while `known` was being read. */
+  buffer: ApiChangeEvent[];
+}
+
+type CellData = Pick<ApiGridCell, 'state' | 'tryNumber'> & Partial<Pick<ApiGridMappedCell, 'mapped' | 'states'>>;
 
 export function dagPage({ root, live, dialog }: ViewContext, dagId: string): View {
   let disposed = false;
@@ -23,6 +44,7 @@ export function dagPage({ root, live, dialog }: ViewContext, dagId: string): Vie
   let runs: string[] = [];
   let nextCursor: string | null = null;
   const cells = new Map<string, HTMLButtonElement>();
+  const mappedCells = new Map<string, MappedCell>();
   const runBars = new Map<string, HTMLElement>();
   const rows = new Map<string, HTMLTableRowElement>();
   const headRow = h('tr', {}, h('th', {}));
@@ -92,7 +114,11 @@ export function dagPage({ root, live, dialog }: ViewContext, dagId: string): Vie
     graphPinned = true;
     graph?.show(graphRun, stateOf);
     if (!panel.el.isConnected) layout.append(panel.el);
-    void panel.open(cell.dataset.run!, cell.dataset.task!).catch((err: Error) => window.alert(err.message));
+    const k = key(cell.dataset.run!, cell.dataset.task!);
+    const opened = mappedCells.has(k)
+      ? panel.openMapped(cell.dataset.run!, cell.dataset.task!, () => mappedCells.get(k)?.counts ?? {})
+      : panel.open(cell.dataset.run!, cell.dataset.task!);
+    void opened.catch((err: Error) => window.alert(err.message));
   };
 
   const makeCell = (runId: string, taskId: string, state: TiState, tryNumber: number) => {
@@ -100,6 +126,101 @@ export function dagPage({ root, live, dialog }: ViewContext, dagId: string): Vie
     cell.addEventListener('click', () => select(cell));
     cells.set(key(runId, taskId), cell);
     return cell;
+  };
+
+  /** A mapped task's cell: its instances' counts as a bar and `successful/all`. */
+  const makeMappedCell = (runId: string, taskId: string, counts: Counts) => {
+    const bar = h('span', { class: 'bar' });
+    const label = h('span', { class: 'count', 'data-testid': 'map-count' });
+    const el = h('button', { type: 'button', class: 'cell mapped', 'data-run': runId, 'data-task': taskId, 'data-mapped': 'true' }, bar, label);
+    el.addEventListener('click', () => select(el));
+    const m: MappedCell = { el, bar, label, counts: { ...counts }, known: null, loading: false, buffer: [] };
+    cells.set(key(runId, taskId), el);
+    mappedCells.set(key(runId, taskId), m);
+    drawMapped(m);
+    return m;
+  };
+
+  const drawMapped = (m: MappedCell) => {
+    const state = aggregateState(m.counts);
+    m.el.className = `cell mapped st-${state}${m.el === selected ? ' selected' : ''}`;
+    m.el.dataset.state = state;
+    m.el.dataset.count = String(total(m.counts));
+    m.el.dataset.success = String(m.counts.success ?? 0);
+    fillBar(m.bar, m.counts, 'height');
+    m.label.textContent = progress(m.counts);
+    const text = `${m.el.dataset.task} · ${m.el.dataset.run}: ${total(m.counts)} mapped instances, ${describeCounts(m.counts) || 'none yet'}`;
+    m.el.title = text;
+    m.el.setAttribute('aria-label', text);
+  };
+
+  /** Moves one instance to its new state (its old one known): exact, idempotent. */
+  const applyMapped = (m: MappedCell, e: ApiChangeEvent) => {
+    const i = e.mapIndex!;
+    const before = m.known!.get(i);
+    const after = e.state as TiState;
+    if (before === after) return;
+    if (before !== undefined && (m.counts[before] ?? 0) > 0) m.counts[before]! -= 1;
+    if (before !== undefined && m.counts[before] === 0) delete m.counts[before];
+    m.counts[after] = (m.counts[after] ?? 0) + 1;
+    m.known!.set(i, after);
+  };
+
+  /** Reads which instance is in which state, then applies the events that came after the position it was read at. */
+  const loadMapped = (m: MappedCell) => {
+    m.loading = true;
+    const { run, task } = m.el.dataset;
+    void api.get<ApiInstanceStates>(`/dags/${enc(dagId)}/runs/${enc(run!)}/tasks/${enc(task!)}/instances/by-state`).then(
+      (snap) => {
+        m.loading = false;
+        if (disposed || mappedCells.get(key(run!, task!)) !== m) return;
+        m.known = new Map();
+        m.counts = {};
+        for (const [state, indexes] of Object.entries(snap.mapIndexes) as Array<[TiState, number[]]>) {
+          for (const i of indexes) if (i >= 0) m.known.set(i, state);
+          const n = indexes.filter((i) => i >= 0).length;
+          if (n > 0) m.counts[state] = n;
+        }
+        for (const e of m.buffer) if (e.id > snap.feedPosition) applyMapped(m, e);
+        m.buffer = [];
+        mappedUpdated(m);
+      },
+      () => {
+        m.loading = false; // the next event tries again
+      },
+    );
+  };
+
+  const mappedUpdated = (m: MappedCell) => {
+    drawMapped(m);
+    if (m.el.dataset.run === graphRun) graph?.setState(m.el.dataset.task!, m.el.dataset.state!);
+    panel.countsChanged(m.el.dataset.run!, m.el.dataset.task!);
+  };
+
+  /** An event of a mapped instance: the collapsed cell (made now if the grid showed the task unexpanded) moves it between counts. */
+  const onMappedEvent = (e: ApiChangeEvent) => {
+    const k = key(e.runId, e.taskId!);
+    let m = mappedCells.get(k);
+    if (m === undefined) {
+      if (!runBars.has(e.runId)) return; // a run this page does not show
+      const old = cells.get(k);
+      const td = old?.parentElement ?? [...taskRow(e.taskId!).children].find((c) => (c as HTMLElement).dataset.run === e.runId);
+      if (td === undefined) return;
+      const wasSelected = old !== undefined && old === selected;
+      m = makeMappedCell(e.runId, e.taskId!, {});
+      td.replaceChildren(m.el);
+      if (wasSelected) select(m.el);
+    }
+    if (m.known === null) {
+      m.buffer.push(e);
+      if (!m.loading) loadMapped(m);
+    } else {
+      applyMapped(m, e);
+      mappedUpdated(m);
+    }
+    panel.mappedChanged(e);
+    const open = panel.key;
+    if (open && !open.list && open.runId === e.runId && open.taskId === e.taskId && open.mapIndex === e.mapIndex) void panel.refresh().catch(() => {});
   };
 
   const setCell = (cell: HTMLButtonElement, state: string, tryNumber: number | null) => {
@@ -130,14 +251,15 @@ export function dagPage({ root, live, dialog }: ViewContext, dagId: string): Vie
   };
 
   /** Adds a run's column: at the left for a new run, at the right for an older page. */
-  const addColumn = (runId: string, state: string, states: Map<string, { state: TiState; tryNumber: number }>, where: 'left' | 'right') => {
+  const addColumn = (runId: string, state: string, states: Map<string, CellData>, where: 'left' | 'right') => {
     const th = runHeader(runId, state);
     if (where === 'left') headRow.children[0]!.after(th);
     else headRow.append(th);
     for (const taskId of tasks) {
       const row = rows.get(taskId)!;
       const s = states.get(taskId);
-      const td = h('td', { 'data-run': runId }, s ? makeCell(runId, taskId, s.state, s.tryNumber) : null);
+      const cell = s === undefined ? null : s.mapped ? makeMappedCell(runId, taskId, s.states ?? {}).el : makeCell(runId, taskId, s.state, s.tryNumber);
+      const td = h('td', { 'data-run': runId }, cell);
       if (where === 'left') row.children[0]!.after(td);
       else row.append(td);
     }
@@ -149,8 +271,8 @@ export function dagPage({ root, live, dialog }: ViewContext, dagId: string): Vie
     const grid = await api.get<ApiGrid>(`/dags/${enc(dagId)}/grid?limit=100${before ? `&before=${enc(before)}` : ''}`);
     if (disposed) return;
     for (const t of grid.tasks) taskRow(t);
-    const byRun = grid.runs.map(() => new Map<string, { state: TiState; tryNumber: number }>());
-    for (const c of grid.cells) byRun[c.run]!.set(grid.tasks[c.task]!, { state: c.state, tryNumber: c.tryNumber });
+    const byRun = grid.runs.map(() => new Map<string, CellData>());
+    for (const c of grid.cells) byRun[c.run]!.set(grid.tasks[c.task]!, c);
     grid.runs.forEach((r, i) => {
       if (!runBars.has(r.runId)) addColumn(r.runId, r.state, byRun[i]!, 'right');
     });
@@ -177,6 +299,12 @@ export function dagPage({ root, live, dialog }: ViewContext, dagId: string): Vie
       return;
     }
     const taskId = e.taskId!;
+    if ((e.mapIndex ?? -1) >= 0) {
+      onMappedEvent(e);
+      return;
+    }
+    // An unexpanded placeholder's event that comes after its instances: they stand for the task now.
+    if (mappedCells.has(key(e.runId, taskId))) return;
     let cell = cells.get(key(e.runId, taskId));
     if (cell === undefined && runBars.has(e.runId)) {
       // A task this grid had no row (or no cell) for: a newer DAG version.
@@ -189,7 +317,7 @@ export function dagPage({ root, live, dialog }: ViewContext, dagId: string): Vie
     setCell(cell, e.state, e.tryNumber);
     if (e.runId === graphRun) graph?.setState(taskId, e.state);
     const open = panel.key;
-    if (open && open.runId === e.runId && open.taskId === taskId) void panel.refresh().catch(() => {});
+    if (open && !open.list && open.runId === e.runId && open.taskId === taskId && open.mapIndex < 0) void panel.refresh().catch(() => {});
   };
 
   const load = async () => {
@@ -226,6 +354,7 @@ export function dagPage({ root, live, dialog }: ViewContext, dagId: string): Vie
   const reset = () => {
     select(null);
     cells.clear();
+    mappedCells.clear();
     runBars.clear();
     rows.clear();
     tasks = [];
