@@ -111,6 +111,20 @@ describe('task mapping in the run engine', () => {
     expect(executor.maxRunning).toBe(2);
   });
 
+  it('maxActiveTisPerDag holds across the runs of the DAG', async () => {
+    const { engine, executor, newRun } = await setup({ maxActiveTasks: 16 }, (d) => {
+      d.map('m', () => 1, { over: [1, 2, 3, 4, 5], maxActiveTisPerDag: 3 });
+    }, async () => {
+      await new Promise((r) => setTimeout(r, 5));
+      return ok;
+    }, { parallelism: 10 });
+    const runs = [await newRun('r1'), await newRun('r2')];
+    for (const run of runs) engine.adopt(run);
+    for (const run of runs) expect((await engine.whenRunFinished(run)).run.state).toBe('success');
+    expect(executor.submitted).toHaveLength(10);
+    expect(executor.maxRunning).toBe(3);
+  });
+
   it('a 3 x 2 cross product gives 6 instances, the last name varying fastest', async () => {
     const { engine, executor, newRun } = await setup({}, (d) => {
       const files = d.task('files', () => 1);
