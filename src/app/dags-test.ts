@@ -9,7 +9,6 @@ import { StoreOutage } from '../scheduler/store-outage.js';
 import type { CallbackRow, TiRow } from '../store/types.js';
 import { describeCallbackFailure } from '../scheduler/callbacks.js';
 import { openKilnContext, type KilnContext } from './context.js';
-import { widestLevel } from '../dag/graph.js';
 import { dagSourcesFolder, findDag } from './dag-files.js';
 
 /** The `kiln dags test --json` document (part of the user-facing contract). */
@@ -65,17 +64,30 @@ export interface DagTestOptions {
  * context (store, executor, engine) is built once for the run, never per task.
  */
 export async function runDagTest(config: KilnConfig, fileOrId: string, options: DagTestOptions = {}): Promise<DagTestReport> {
-  const found = await findDag(fileOrId, { cwd: options.cwd ?? process.cwd(), dagsFolder: config.dagsFolder, parseTimeoutMs: config.parseTimeoutMs, sourcesDir: dagSourcesFolder(config) });
   const outage = new StoreOutage({
     onDown: (err) => options.log?.(`the database is unreachable (${errorMessage(err)}): waiting for it; results of tasks that end meanwhile are kept`),
     onBack: (downMs) => options.log?.(`the database is back after ${(downMs / 1000).toFixed(1)}s`),
   });
   const onCallbackFailed = (row: CallbackRow, error: string, file: string | null): void => options.log?.(describeCallbackFailure(row, error, file));
-  // A cold run starts no more workers than the DAG can keep busy at once, nor than the machine
-  // has cores: each one costs tens of ms of CPU to start (a thread also starts Node's loader-hooks
-  // thread), more than a short task runs. More start on demand, up to parallelism, while tasks wait.
-  const warmWorkers = Math.max(1, Math.min(found.dag.maxActiveTasks, widestLevel(found.dag.tasks), availableParallelism()));
-  const ctx = options.context ?? (await openKilnContext(config, { warmWorkers, engine: { onTaskChange: (run, ti) => options.onTaskChange?.(ti, run.tis, run.byTask), outage, onCallbackFailed } }));
+  // The parse (in a worker of its own), the store's opening and migration check, and the
+  // workers' start overlap: none needs another. A cold run warms no more workers than the
+  // machine has cores: each costs tens of ms of CPU to start (a thread also starts Node's
+  // loader-hooks thread), more than a short task runs; more start on demand while tasks wait.
+  const opening = options.context
+    ? Promise.resolve(options.context)
+    : openKilnContext(config, {
+        warmWorkers: Math.max(1, Math.min(config.parallelism, availableParallelism())),
+        engine: { onTaskChange: (run, ti) => options.onTaskChange?.(ti, run.tis, run.byTask), outage, onCallbackFailed },
+      });
+  opening.catch(() => {}); // its failure is reported where it is awaited, below
+  let found: Awaited<ReturnType<typeof findDag>>;
+  try {
+    found = await findDag(fileOrId, { cwd: options.cwd ?? process.cwd(), dagsFolder: config.dagsFolder, parseTimeoutMs: config.parseTimeoutMs, sourcesDir: dagSourcesFolder(config) });
+  } catch (err) {
+    if (!options.context) await opening.then((c) => c.close(), () => {});
+    throw err;
+  }
+  const ctx = await opening;
   const started = performance.now();
   try {
     await ctx.store.upsertDag({ dagId: found.dag.dagId, file: found.file, version: found.version, serialized: found.dag });
