@@ -11,6 +11,7 @@ import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import { UNMAPPED } from '../../dag/types.js';
 import { ACTIVE_RUN_STATES, FINISHED_RUN_STATES, TI_FIELDS, TI_MUTABLE_FIELDS, tiValues } from '../rows.js';
 import type { TiRow } from '../types.js';
+import { lazyStatements } from '../lazy-statements.js';
 import { prepareSqliteCallbackStatements } from './callback-statements.js';
 import { prepareSqliteFeedStatements } from './feed-statements.js';
 import { dag, dagRun, dagVersion, importError, pool, scheduler, taskInstance as ti, xcom } from './schema.js';
@@ -61,46 +62,44 @@ export function prepareSqliteStatements(db: SqliteDb) {
   const runKey = and(eq(dagRun.dagId, p('dagId')), eq(dagRun.runId, p('runId')));
   const xcomKey = and(eq(xcom.dagId, p('dagId')), eq(xcom.runId, p('runId')), eq(xcom.taskId, p('taskId')), eq(xcom.mapIndex, p('mapIndex')));
 
-  return {
-    ...prepareSqliteCallbackStatements(db),
-    ...prepareSqliteFeedStatements(db),
+  const built = lazyStatements({
     // Task instances: the hot path.
-    tiCompareAndSet: db
+    tiCompareAndSet: () => db
       .update(ti)
       .set(placeholders(TI_MUTABLE_FIELDS))
       .where(and(tiKey, eq(ti.tryNumber, p('expectTryNumber')), inJson(ti.state, 'expectStates')))
       .prepare(),
-    tiHeartbeat: db
+    tiHeartbeat: () => db
       .update(ti)
       .set({ lastHeartbeatAt: v('at') })
       .where(and(tiKey, eq(ti.tryNumber, p('tryNumber')), eq(ti.state, 'running')))
       .prepare(),
-    tiInsert: db.insert(ti).values(placeholders(TI_FIELDS)).prepare(),
+    tiInsert: () => db.insert(ti).values(placeholders(TI_FIELDS)).prepare(),
     // Expansions (see write-batch.ts): a row already there is left alone and counted as not
     // inserted (changes 0), whole chunks of rows at a time and the rest one by one; and the
     // unexpanded instance goes only from the expected states, before its first try.
-    tiInsertIfAbsent: db.insert(ti).values(placeholders(TI_FIELDS)).onConflictDoNothing().prepare(),
-    tiInsertChunkIfAbsent: prepareTiInsertChunk(db),
-    tiDeletePlaceholder: db
+    tiInsertIfAbsent: () => db.insert(ti).values(placeholders(TI_FIELDS)).onConflictDoNothing().prepare(),
+    tiInsertChunkIfAbsent: () => prepareTiInsertChunk(db),
+    tiDeletePlaceholder: () => db
       .delete(ti)
       .where(and(eq(ti.dagId, p('dagId')), eq(ti.runId, p('runId')), eq(ti.taskId, p('taskId')), eq(ti.mapIndex, UNMAPPED), eq(ti.tryNumber, 0), inJson(ti.state, 'expectStates')))
       .prepare(),
-    tisOfRun: db
+    tisOfRun: () => db
       .select()
       .from(ti)
       .where(and(eq(ti.dagId, p('dagId')), eq(ti.runId, p('runId'))))
       .orderBy(asc(ti.taskId), asc(ti.mapIndex))
       .prepare(),
-    tiGet: db.select().from(ti).where(tiKey).prepare(),
+    tiGet: () => db.select().from(ti).where(tiKey).prepare(),
     // Only the running rows whose liveness is older than `before`: the state index narrows
     // the scan to running TIs, never the whole table.
-    tiZombies: db
+    tiZombies: () => db
       .select()
       .from(ti)
       .where(and(eq(ti.state, 'running'), lt(sql`coalesce(${ti.lastHeartbeatAt}, ${ti.startedAt}, ${ti.queuedAt})`, p('before'))))
       .limit(p('limit'))
       .prepare(),
-    tiStaleQueued: db
+    tiStaleQueued: () => db
       .select()
       .from(ti)
       .where(and(eq(ti.state, 'queued'), lt(ti.queuedAt, p('before'))))
@@ -109,20 +108,20 @@ export function prepareSqliteStatements(db: SqliteDb) {
     // Pool room, read inside the write transaction that queues tries (SQLite has one writer,
     // so nothing changes between this count and the writes). The state index narrows the
     // sum to the queued and running rows, never the whole table.
-    poolSize: db.select({ slots: pool.slots }).from(pool).where(eq(pool.name, p('name'))).prepare(),
-    poolUsed: db
+    poolSize: () => db.select({ slots: pool.slots }).from(pool).where(eq(pool.name, p('name'))).prepare(),
+    poolUsed: () => db
       .select({ used: sql<number>`coalesce(sum(${ti.poolSlots}), 0)` })
       .from(ti)
       .where(and(inArray(ti.state, ['queued', 'running']), eq(ti.pool, p('name'))))
       .prepare(),
 
     // Runs.
-    runInsert: db
+    runInsert: () => db
       .insert(dagRun)
       .values(placeholders(['dagId', 'runId', 'runType', 'logicalDate', 'dataIntervalStart', 'dataIntervalEnd', 'state', 'params', 'dagVersion', 'queuedAt', 'startedAt', 'endedAt', 'claimedBy', 'failureReason']))
       .onConflictDoNothing()
       .prepare(),
-    runSet: db
+    runSet: () => db
       .update(dagRun)
       .set({
         state: v('state'),
@@ -133,9 +132,9 @@ export function prepareSqliteStatements(db: SqliteDb) {
       })
       .where(and(runKey, inJson(dagRun.state, 'expectStates')))
       .prepare(),
-    runGet: db.select().from(dagRun).where(runKey).prepare(),
+    runGet: () => db.select().from(dagRun).where(runKey).prepare(),
     // The latest successful run before a logical date (dag_run_logical_date_idx, read backwards).
-    runPrevSuccess: db
+    runPrevSuccess: () => db
       .select({ dataIntervalStart: dagRun.dataIntervalStart, dataIntervalEnd: dagRun.dataIntervalEnd })
       .from(dagRun)
       .where(and(eq(dagRun.dagId, p('dagId')), eq(dagRun.state, 'success'), lt(dagRun.logicalDate, p('before'))))
@@ -144,7 +143,7 @@ export function prepareSqliteStatements(db: SqliteDb) {
       .prepare(),
     // Starts a queued run this scheduler holds while its DAG has fewer than maxActiveRuns
     // running: count and change in one statement, and SQLite has one writer.
-    runStart: db
+    runStart: () => db
       .update(dagRun)
       .set({ state: 'running', startedAt: v('now') })
       .where(
@@ -157,7 +156,7 @@ export function prepareSqliteStatements(db: SqliteDb) {
         ),
       )
       .prepare(),
-    runCountActive: db
+    runCountActive: () => db
       .select({ n: count() })
       .from(dagRun)
       .where(and(eq(dagRun.dagId, p('dagId')), inArray(dagRun.state, [...ACTIVE_RUN_STATES])))
@@ -165,7 +164,7 @@ export function prepareSqliteStatements(db: SqliteDb) {
     // Picks and claims up to `limit` active runs held by no live scheduler in one UPDATE, so
     // it is atomic (and SQLite has one writer anyway). Runs the caller already holds are left
     // alone (runsHeldBy reads them).
-    runClaim: db
+    runClaim: () => db
       .update(dagRun)
       .set({ claimedBy: v('schedulerId') })
       .where(
@@ -178,13 +177,13 @@ export function prepareSqliteStatements(db: SqliteDb) {
       )
       
       .prepare(),
-    runsHeldBy: db
+    runsHeldBy: () => db
       .select()
       .from(dagRun)
       .where(and(eq(dagRun.claimedBy, p('schedulerId')), inArray(dagRun.state, [...ACTIVE_RUN_STATES])))
       .orderBy(asc(dagRun.queuedAt), asc(dagRun.dagId), asc(dagRun.runId))
       .prepare(),
-    runRelease: db
+    runRelease: () => db
       .update(dagRun)
       .set({ claimedBy: null })
       .where(and(eq(dagRun.claimedBy, p('schedulerId')), inArray(dagRun.state, [...ACTIVE_RUN_STATES])))
@@ -193,7 +192,7 @@ export function prepareSqliteStatements(db: SqliteDb) {
     // Retention: finished runs that ended before `before`, oldest first, after the keyset
     // cursor. One range scan of dag_run_ended_at_idx (the cursor continues inside it); the
     // counts are primary-key prefix lookups per selected run, never a task-instance scan.
-    runsExpired: db
+    runsExpired: () => db
       .select({
         dagId: dagRun.dagId,
         runId: dagRun.runId,
@@ -212,25 +211,25 @@ export function prepareSqliteStatements(db: SqliteDb) {
       .orderBy(asc(dagRun.endedAt), asc(dagRun.dagId), asc(dagRun.runId))
       .limit(p('limit'))
       .prepare(),
-    tisDeleteOfRun: db
+    tisDeleteOfRun: () => db
       .delete(ti)
       .where(and(eq(ti.dagId, p('dagId')), eq(ti.runId, p('runId'))))
       .prepare(),
-    xcomsDeleteOfRun: db
+    xcomsDeleteOfRun: () => db
       .delete(xcom)
       .where(and(eq(xcom.dagId, p('dagId')), eq(xcom.runId, p('runId'))))
       .prepare(),
-    runDelete: db.delete(dagRun).where(runKey).prepare(),
+    runDelete: () => db.delete(dagRun).where(runKey).prepare(),
 
     // XCom.
-    xcomUpsert: db
+    xcomUpsert: () => db
       .insert(xcom)
       .values(placeholders(['dagId', 'runId', 'taskId', 'mapIndex', 'value']))
       .onConflictDoUpdate({ target: [xcom.dagId, xcom.runId, xcom.taskId, xcom.mapIndex], set: { value: sql`excluded.value` } })
       .prepare(),
-    xcomGet: db.select({ value: xcom.value }).from(xcom).where(xcomKey).prepare(),
+    xcomGet: () => db.select({ value: xcom.value }).from(xcom).where(xcomKey).prepare(),
     // Every XCom of one task in a run: a primary-key prefix range, already in map-index order.
-    xcomsOfTask: db
+    xcomsOfTask: () => db
       .select({ mapIndex: xcom.mapIndex, value: xcom.value })
       .from(xcom)
       .where(and(eq(xcom.dagId, p('dagId')), eq(xcom.runId, p('runId')), eq(xcom.taskId, p('taskId'))))
@@ -238,7 +237,7 @@ export function prepareSqliteStatements(db: SqliteDb) {
       .prepare(),
 
     // DAGs.
-    dagUpsert: db
+    dagUpsert: () => db
       .insert(dag)
       .values({ ...placeholders(['dagId', 'file', 'version', 'serialized', 'nextRunAt', 'updatedAt']), isPaused: false })
       .onConflictDoUpdate({
@@ -252,47 +251,47 @@ export function prepareSqliteStatements(db: SqliteDb) {
         },
       })
       .prepare(),
-    dagVersionInsert: db
+    dagVersionInsert: () => db
       .insert(dagVersion)
       .values(placeholders(['dagId', 'version', 'serialized', 'createdAt']))
       .onConflictDoNothing()
       .prepare(),
-    dagGet: db.select().from(dag).where(eq(dag.dagId, p('dagId'))).prepare(),
-    dagList: db.select().from(dag).orderBy(asc(dag.dagId)).prepare(),
-    dagVersionGet: db
+    dagGet: () => db.select().from(dag).where(eq(dag.dagId, p('dagId'))).prepare(),
+    dagList: () => db.select().from(dag).orderBy(asc(dag.dagId)).prepare(),
+    dagVersionGet: () => db
       .select({ serialized: dagVersion.serialized })
       .from(dagVersion)
       .where(and(eq(dagVersion.dagId, p('dagId')), eq(dagVersion.version, p('version'))))
       .prepare(),
-    dagSetPaused: db.update(dag).set({ isPaused: v('paused') }).where(eq(dag.dagId, p('dagId'))).prepare(),
+    dagSetPaused: () => db.update(dag).set({ isPaused: v('paused') }).where(eq(dag.dagId, p('dagId'))).prepare(),
     // SQLite's `IS` is the null-safe equality (IS NOT DISTINCT FROM).
-    dagAdvanceNextRunAt: db
+    dagAdvanceNextRunAt: () => db
       .update(dag)
       .set({ nextRunAt: v('next') })
       .where(and(eq(dag.dagId, p('dagId')), sql`${dag.nextRunAt} is ${p('expect')}`))
       .prepare(),
-    dagDeleteNotIn: db
+    dagDeleteNotIn: () => db
       .delete(dag)
       .where(sql`${dag.file} not in (select value from json_each(${p('files')}))`)
       .prepare(),
 
-    importErrorSet: db
+    importErrorSet: () => db
       .insert(importError)
       .values(placeholders(['file', 'error', 'at']))
       .onConflictDoUpdate({ target: importError.file, set: { error: sql`excluded.error`, at: sql`excluded.at` } })
       .prepare(),
-    importErrorClear: db.delete(importError).where(eq(importError.file, p('file'))).prepare(),
-    importErrorList: db.select().from(importError).orderBy(asc(importError.file)).prepare(),
+    importErrorClear: () => db.delete(importError).where(eq(importError.file, p('file'))).prepare(),
+    importErrorList: () => db.select().from(importError).orderBy(asc(importError.file)).prepare(),
 
-    poolSet: db
+    poolSet: () => db
       .insert(pool)
       .values(placeholders(['name', 'slots', 'description']))
       .onConflictDoUpdate({ target: pool.name, set: { slots: sql`excluded.slots`, description: sql`excluded.description` } })
       .prepare(),
-    poolDelete: db.delete(pool).where(eq(pool.name, p('name'))).prepare(),
-    poolList: db.select().from(pool).orderBy(asc(pool.name)).prepare(),
+    poolDelete: () => db.delete(pool).where(eq(pool.name, p('name'))).prepare(),
+    poolList: () => db.select().from(pool).orderBy(asc(pool.name)).prepare(),
 
-    schedulerHeartbeat: db
+    schedulerHeartbeat: () => db
       .insert(scheduler)
       .values(placeholders(['id', 'hostname', 'pid', 'startedAt', 'lastHeartbeatAt']))
       .onConflictDoUpdate({
@@ -308,7 +307,7 @@ export function prepareSqliteStatements(db: SqliteDb) {
 
     // Metrics (Store.metricsSnapshot): four parts in one statement, told apart by `kind`. The
     // task instances through the state index (unfinished states only), runs through theirs.
-    metricsSnapshot: db
+    metricsSnapshot: () => db
       .select({ kind: sql<string>`'ti'`, name: ti.dagId, state: sql<string>`${ti.state}`, pool: ti.pool, n: sql<number>`count(*)`, slots: sql<number>`sum(${ti.poolSlots})` })
       .from(ti)
       .where(sql`${ti.state} in ('scheduled', 'queued', 'running', 'up_for_retry')`)
@@ -322,5 +321,6 @@ export function prepareSqliteStatements(db: SqliteDb) {
       .unionAll(db.select({ kind: sql<string>`'pool'`, name: pool.name, state: sql<string>`''`, pool: sql<string>`''`, n: sql<number>`${pool.slots}`, slots: sql<number>`0` }).from(pool))
       .unionAll(db.select({ kind: sql<string>`'import_error'`, name: sql<string>`''`, state: sql<string>`''`, pool: sql<string>`''`, n: sql<number>`count(*)`, slots: sql<number>`0` }).from(importError))
       .prepare(),
-  };
+  });
+  return Object.assign(built, prepareSqliteCallbackStatements(db), prepareSqliteFeedStatements(db));
 }
