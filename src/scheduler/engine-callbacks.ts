@@ -12,7 +12,7 @@ import type { TaskWork } from '../protocol/messages.js';
 import type { CallbackRow, TiRow, WriteBatch } from '../store/types.js';
 import { CallbackQueue, callbackLogFile, callbackWork, runCallbackRow, taskCallbackFor, taskCallbackRow, type CallbackRunContext } from './callbacks.js';
 import type { PendingWrites } from './pending-writes.js';
-import type { RunState } from './run-state.js';
+import { tiIdOf, type RunState } from './run-state.js';
 
 /** How long a callback run here is remembered after its row was deleted (see holds()). */
 const RECENTLY_DELETED_MS = 60_000;
@@ -57,7 +57,7 @@ export class EngineCallbacks {
     if (kind === null) return;
     const failed = next.state === 'failed' || next.state === 'up_for_retry';
     const reason = failed ? failureReason({ error: end.error, exitCode: end.exitCode, signal: end.signal }) : null;
-    pending.callbackOnTi(run, next.taskId, taskCallbackRow(next, kind, reason, this.options.owner, end.at));
+    pending.callbackOnTi(run, tiIdOf(next), taskCallbackRow(next, kind, reason, this.options.owner, end.at));
   }
 
   /** The run ended (its write is the next one pushed): the DAG's callback for that, if it has one. */

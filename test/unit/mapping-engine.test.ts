@@ -111,6 +111,20 @@ describe('task mapping in the run engine', () => {
     expect(executor.maxRunning).toBe(2);
   });
 
+  it('a failed instance owes its onFailure callback once, tied to its own write, with its map index', async () => {
+    const { engine, executor, store, newRun } = await setup({}, (d) => {
+      d.map('m', () => 1, { over: ['a', 'b', 'c'], onFailure: () => undefined });
+    }, (w) => (w.callback ? ok : w.mapIndex === 1 ? { outcome: 'failed', message: 'boom' } : ok));
+    const run = await newRun();
+    engine.adopt(run);
+    await engine.whenRunFinished(run);
+    await engine.whenCallbacksDone();
+    const callbacks = executor.submitted.filter((w) => w.callback);
+    expect(callbacks.map((w) => [w.taskId, w.mapIndex, w.callback!.kind, w.key])).toEqual([['m', 1, 'failure', 'callback:d/r1/m[1]/1/failure']]);
+    expect(callbacks[0]!.logFile).toMatch(/\/m\/1\/1\.failure-callback\.log$/);
+    expect(await store.listCallbacks('d', 'r1')).toEqual([]); // ran, and its row is gone
+  });
+
   it('maxActiveTisPerDag holds across the runs of the DAG', async () => {
     const { engine, executor, newRun } = await setup({ maxActiveTasks: 16 }, (d) => {
       d.map('m', () => 1, { over: [1, 2, 3, 4, 5], maxActiveTisPerDag: 3 });
