@@ -2,7 +2,7 @@ import type { RunState } from './run-state.js';
 
 interface Entry {
   run: RunState;
-  taskId: string;
+  tiId: string;
   priority: number;
   seq: number;
 }
@@ -21,11 +21,11 @@ export class ReadyQueue {
   }
 
   /** Behind the entries of the same priority; with `first`, ahead of them (a try put back in line). */
-  push(run: RunState, taskId: string, priority: number, first = false): void {
-    const id = `${run.key}\u0000${taskId}`;
+  push(run: RunState, tiId: string, priority: number, first = false): void {
+    const id = `${run.key}\u0000${tiId}`;
     if (this.members.has(id)) return;
     this.members.add(id);
-    const entry = { run, taskId, priority, seq: this.seq++ };
+    const entry = { run, tiId, priority, seq: this.seq++ };
     // Binary search for the first entry with lower priority (with `first`: lower or equal).
     let lo = 0;
     let hi = this.entries.length;
@@ -39,31 +39,31 @@ export class ReadyQueue {
     else this.entries.splice(lo, 0, entry);
   }
 
-  remove(run: RunState, taskId: string): void {
-    const id = `${run.key}\u0000${taskId}`;
+  remove(run: RunState, tiId: string): void {
+    const id = `${run.key}\u0000${tiId}`;
     if (!this.members.delete(id)) return;
-    this.entries = this.entries.filter((e) => !(e.run === run && e.taskId === taskId));
+    this.entries = this.entries.filter((e) => !(e.run === run && e.tiId === tiId));
   }
 
   removeRun(run: RunState): void {
     if (!this.entries.some((e) => e.run === run)) return;
     this.entries = this.entries.filter((e) => {
       if (e.run !== run) return true;
-      this.members.delete(`${run.key}\u0000${e.taskId}`);
+      this.members.delete(`${run.key}\u0000${e.tiId}`);
       return false;
     });
   }
 
   /** Visits entries in order; the visitor keeps, drops, or stops at each. */
-  drain(visit: (run: RunState, taskId: string) => 'keep' | 'drop' | 'stop'): void {
+  drain(visit: (run: RunState, tiId: string) => 'keep' | 'drop' | 'stop'): void {
     const kept: Entry[] = [];
     let i = 0;
     for (; i < this.entries.length; i++) {
       const e = this.entries[i]!;
-      const verdict = visit(e.run, e.taskId);
+      const verdict = visit(e.run, e.tiId);
       if (verdict === 'stop') break;
       if (verdict === 'keep') kept.push(e);
-      else this.members.delete(`${e.run.key}\u0000${e.taskId}`);
+      else this.members.delete(`${e.run.key}\u0000${e.tiId}`);
     }
     this.entries = i === 0 && kept.length === 0 ? this.entries : kept.concat(this.entries.slice(i));
   }

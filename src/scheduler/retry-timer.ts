@@ -2,7 +2,7 @@ import type { RunState } from './run-state.js';
 
 interface Due {
   run: RunState;
-  taskId: string;
+  tiId: string;
   at: number;
 }
 
@@ -17,16 +17,16 @@ export class RetryTimer {
   constructor(
     private readonly now: () => number,
     /** Called with every retry that is due, once its time has come. */
-    private readonly onDue: (due: ReadonlyArray<{ run: RunState; taskId: string }>) => void,
+    private readonly onDue: (due: ReadonlyArray<{ run: RunState; tiId: string }>) => void,
   ) {}
 
-  arm(run: RunState, taskId: string, at: number): void {
-    this.waiting.set(`${run.key}\u0000${taskId}`, { run, taskId, at });
+  arm(run: RunState, tiId: string, at: number): void {
+    this.waiting.set(`${run.key}\u0000${tiId}`, { run, tiId, at });
     this.rearm();
   }
 
-  remove(run: RunState, taskId: string): void {
-    if (this.waiting.delete(`${run.key}\u0000${taskId}`)) this.rearm();
+  remove(run: RunState, tiId: string): void {
+    if (this.waiting.delete(`${run.key}\u0000${tiId}`)) this.rearm();
   }
 
   removeRun(run: RunState): void {

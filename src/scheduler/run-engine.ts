@@ -607,8 +607,8 @@ export class RunEngine {
     this.retries.arm(run, tiIdOf(ti), ti.nextRetryAt ?? this.now());
   }
 
-  private retryDue(due: ReadonlyArray<{ run: RunState; taskId: string }>): void {
-    for (const { run, taskId: id } of due) {
+  private retryDue(due: ReadonlyArray<{ run: RunState; tiId: string }>): void {
+    for (const { run, tiId: id } of due) {
       const ti = run.tis.get(id);
       if (ti === undefined || (ti.state !== 'up_for_retry' && ti.state !== 'up_for_reschedule') || !this.runs.has(run.key)) continue;
       this.setTi(run, { ...ti, state: 'scheduled' }, [ti.state]);
