@@ -45,8 +45,9 @@ import { EngineWriter } from './engine-writer.js';
 import { Backoff, StoreOutage } from './store-outage.js';
 import { taskLogFile, taskWork } from './task-work.js';
 import { isActive, isFinished, runKey, RunState, tiId, tiIdOf, type SerializedTask } from './run-state.js';
-import { FALLBACK_MAX_MAP_LENGTH, planExpansion, unstarted } from './expansion.js';
-import { readTaskResult, loadSourceResults } from './task-results.js';
+import { EngineMapping } from './engine-mapping.js';
+import { FALLBACK_MAX_MAP_LENGTH, unstarted } from './expansion.js';
+import { readTaskResult } from './task-results.js';
 
 export interface RunEngineOptions {
   store: Store;
@@ -92,8 +93,8 @@ export class RunEngine {
   private readonly runs = new Map<string, RunState>();
   /** Try key (`dag/run/task/try`) -> the run and task instance (tiId) it belongs to, while the try is active. */
   private readonly tries = new Map<string, { run: RunState; tiId: string }>();
-  /** Mapped tasks waiting for their sources' results to be read from the store (`runKey\0taskId`). */
-  private readonly loadingSources = new Set<string>();
+  /** Expanding mapped tasks (see engine-mapping.ts). */
+  private readonly mapping: EngineMapping;
   private readonly ready = new ReadyQueue();
   private readonly retries: RetryTimer;
   private readonly timeouts: RunTimeouts;
@@ -131,6 +132,22 @@ export class RunEngine {
     });
     this.outage = options.outage ?? new StoreOutage();
     this.pools = new EnginePools(options.poolSlots);
+    this.mapping = new EngineMapping({
+      store: options.store,
+      now: this.now,
+      pending: () => this.pending,
+      setTi: (run, next, expect) => this.setTi(run, next, expect),
+      settle: (run, taskId, state, error) => this.settle(run, taskId, state, error),
+      ready: (run, id, weight) => this.ready.push(run, id, weight),
+      checkRunDone: (run) => this.checkRunDone(run),
+      decideAgain: (run, taskId) => {
+        if (this.runs.get(run.key) !== run || run.stale) return;
+        this.evaluate(run, taskId);
+        this.requestFlush();
+      },
+      read: (read) => this.readWaitingOut(read),
+      onError: (err) => this.options.onError?.(err),
+    });
     this.writer = new EngineWriter(options.store, this.outage, {
       dispatch: () => this.dispatch(),
       poolsAtWrite: () => (options.poolsInStore ? this.pools.snapshot() : undefined),
@@ -516,7 +533,7 @@ export class RunEngine {
       return;
     }
     const task = run.tasks.get(taskId)!;
-    if (task.map !== undefined && counts.none > 0 && !this.expand(run, taskId)) return;
+    if (task.map !== undefined && counts.none > 0 && !this.mapping.expand(run, taskId)) return;
     if (counts.none === 0 && !requeue) return;
     for (const ti of run.instances(taskId)) {
       if (ti.state === 'none') this.setTi(run, { ...ti, state: 'scheduled' }, ['none']);
@@ -533,60 +550,6 @@ export class RunEngine {
       this.ready.remove(run, tiIdOf(ti));
     }
     this.onFinished(run, taskId);
-  }
-
-  /**
-   * Expands a mapped task whose trigger rule lets it run (see expansion.ts). Returns true when
-   * its instances in state none are to be scheduled now, false when it settled the task or
-   * waits for its sources' results to be read.
-   */
-  private expand(run: RunState, taskId: string): boolean {
-    const plan = planExpansion(run, taskId);
-    if (plan.kind === 'load') {
-      this.loadSources(run, taskId, plan.sources);
-      return false;
-    }
-    if (plan.kind === 'settle') {
-      this.settle(run, taskId, plan.state, plan.error);
-      return false;
-    }
-    run.mapItems.set(taskId, plan.items);
-    const now = this.now();
-    for (const ti of plan.removed) this.setTi(run, { ...ti, state: 'removed', endedAt: now, durationMs: 0 }, ['none']);
-    if (plan.placeholder !== null || plan.rows.length > 0) {
-      let placeholder = null;
-      if (plan.placeholder !== null) {
-        const id = tiIdOf(plan.placeholder);
-        // A change to the placeholder still pending is not written: the expansion deletes it, expecting what the database holds.
-        const expect = this.pending.takeTi(run, id);
-        placeholder = { expectStates: expect?.states ?? [plan.placeholder.state] };
-        run.remove(id);
-      }
-      for (const row of plan.rows) run.add(row);
-      this.pending.expansions.push({ run, expansion: { dagId: run.run.dagId, runId: run.run.runId, taskId, placeholder, rows: plan.rows } });
-      const weight = run.tasks.get(taskId)!.priorityWeight;
-      for (const row of plan.rows) this.ready.push(run, tiIdOf(row), weight);
-    }
-    if (plan.removed.length > 0) this.checkRunDone(run);
-    return true;
-  }
-
-  /** Reads from the store the results a mapped task's expansion needs, then decides the task again. */
-  private loadSources(run: RunState, taskId: string, sources: readonly string[]): void {
-    const key = `${run.key}\u0000${taskId}`;
-    if (this.loadingSources.has(key)) return;
-    this.loadingSources.add(key);
-    void this.readWaitingOut(() => loadSourceResults(this.options.store, run, sources))
-      .then(() => {
-        this.loadingSources.delete(key);
-        if (this.runs.get(run.key) !== run || run.stale) return;
-        this.evaluate(run, taskId);
-        this.requestFlush();
-      })
-      .catch((err: unknown) => {
-        this.loadingSources.delete(key);
-        this.options.onError?.(err);
-      });
   }
 
   private checkRunDone(run: RunState): void {
@@ -645,7 +608,7 @@ export class RunEngine {
       if (this.atTaskLimit(run, task)) return 'keep';
       let item: unknown;
       if (ti.mapIndex >= 0) {
-        const items = this.itemsOf(run, taskId);
+        const items = this.mapping.itemsOf(run, taskId);
         if (items === undefined) return 'keep'; // read from the store first (a run loaded after a restart)
         item = items[ti.mapIndex];
       }
@@ -685,17 +648,6 @@ export class RunEngine {
       if (active >= task.maxActiveTisPerDag) return true;
     }
     return false;
-  }
-
-  /** A mapped task's items (ctx.item of each instance), computed again after a restart; undefined while its sources are read. */
-  private itemsOf(run: RunState, taskId: string): unknown[] | undefined {
-    const known = run.mapItems.get(taskId);
-    if (known !== undefined) return known;
-    const plan = planExpansion(run, taskId);
-    if (plan.kind === 'load') this.loadSources(run, taskId, plan.sources);
-    if (plan.kind !== 'expand') return undefined;
-    run.mapItems.set(taskId, plan.items);
-    return plan.items;
   }
 
   private releaseSlots(ti: Pick<TiRow, 'pool' | 'poolSlots'>): void {
