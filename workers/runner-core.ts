@@ -70,6 +70,12 @@ export class Runner {
 
   /** Feed every kiln message from the supervisor here. */
   receive(msg: SupervisorMessage): void {
+    if (msg.type === 'preload') {
+      // Ahead of its first task; a failure is reported by that task's own import.
+      const loaded = this.dag(msg);
+      if (loaded instanceof Promise) loaded.catch(() => {});
+      return;
+    }
     const t = this.current;
     if (t === null) return;
     if (msg.type === 'cancel') {
@@ -131,7 +137,7 @@ export class Runner {
     }
   }
 
-  private dag(work: TaskWork): Dag | Promise<Dag> {
+  private dag(work: Pick<TaskWork, 'dagFile' | 'dagVersion' | 'dagSourceFile'>): Dag | Promise<Dag> {
     const key = `${work.dagFile}\0${work.dagVersion}`;
     const hit = this.dags.get(key);
     if (hit !== undefined) return hit;

@@ -6,6 +6,7 @@ import { triggerRun } from '../scheduler/run-creation.js';
 import { loadRunState } from '../scheduler/run-loading.js';
 import type { RunState, TaskInstances } from '../scheduler/run-state.js';
 import { StoreOutage } from '../scheduler/store-outage.js';
+import { dagModuleOf } from '../scheduler/task-work.js';
 import type { CallbackRow, TiRow } from '../store/types.js';
 import { describeCallbackFailure } from '../scheduler/callbacks.js';
 import { openKilnContext, type KilnContext } from './context.js';
@@ -88,6 +89,8 @@ export async function runDagTest(config: KilnConfig, fileOrId: string, options: 
     throw err;
   }
   const ctx = await opening;
+  // The workers import the module while the run is created, not when its first task arrives.
+  ctx.executor.preload?.(dagModuleOf(found.file, found.version, dagSourcesFolder(config)));
   const started = performance.now();
   try {
     await ctx.store.upsertDag({ dagId: found.dag.dagId, file: found.file, version: found.version, serialized: found.dag });

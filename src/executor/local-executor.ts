@@ -30,7 +30,7 @@ import { ProcessWorker } from './runtimes/process.js';
 import { ThreadWorker } from './runtimes/thread.js';
 import { WorkerGoneError, workersDir, type PooledWorker, type TaskHost, type WorkerConfig, type WorkerExit } from './runtimes/types.js';
 import { TaskRun, failed, killedHow, noteInTaskLog, type Finish, type StopReason, type TaskRunOwner } from './task-run.js';
-import type { Executor, ExecutorEvent } from './types.js';
+import type { DagModule, Executor, ExecutorEvent } from './types.js';
 import { UsageSampler } from './usage-sampler.js';
 import { heapLimitMbFor } from './memory-limits.js';
 import { ThreadMemoryGuard } from './thread-memory-guard.js';
@@ -116,6 +116,11 @@ class LocalExecutor implements Executor, TaskRunOwner {
   stop(options: { drainMs?: number } = {}): Promise<void> {
     this.stopped ??= this.shutdown(options.drainMs ?? 0);
     return this.stopped;
+  }
+
+  /** Every pooled worker (thread and process) imports the module ahead of its first task. */
+  preload(module: DagModule): void {
+    for (const pool of this.pools.values()) pool.greet({ __kiln: 1, type: 'preload', ...module });
   }
 
   workerCounts(): Array<{ isolation: Isolation; workers: number; idle: number }> {

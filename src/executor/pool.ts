@@ -9,6 +9,7 @@
  * - Recycling is decided in one place (shouldRecycle); the replacement is started before
  *   the old worker is closed.
  */
+import type { SupervisorMessage } from '../protocol/messages.js';
 import type { PooledWorker } from './runtimes/types.js';
 import type { WorkerRecycleReason } from './types.js';
 
@@ -51,6 +52,8 @@ export class WorkerPool {
   private startFailures = 0;
   private respawnTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** What every new worker is told once it has started (see greet()). */
+  private readonly greetings: SupervisorMessage[] = [];
 
   constructor(private readonly config: PoolConfig) {}
 
@@ -103,6 +106,16 @@ export class WorkerPool {
     if (how === 'crashed') this.crashes++;
     if (!this.closed) this.config.onRecycle?.(how);
     this.fill();
+  }
+
+  /**
+   * Sends `msg` to every started worker now and to every worker that starts later (the last
+   * MAX_GREETINGS messages are kept for them): DAG modules to import ahead of their tasks.
+   */
+  greet(msg: SupervisorMessage): void {
+    this.greetings.push(msg);
+    if (this.greetings.length > MAX_GREETINGS) this.greetings.shift();
+    for (const worker of this.live) if (worker.state === 'ready' || worker.state === 'busy') sendQuietly(worker, msg);
   }
 
   /** Live workers (starting ones included) and the idle ones among them. */
@@ -181,7 +194,20 @@ export class WorkerPool {
       void worker.close().catch(() => {});
       return;
     }
+    for (const msg of this.greetings) sendQuietly(worker, msg);
     this.offer(worker);
+  }
+}
+
+/** Greetings kept for workers that start later: a scheduler's few DAG modules. */
+const MAX_GREETINGS = 16;
+
+/** A greeting lost to a worker going away is harmless: its next task imports what it needs. */
+function sendQuietly(worker: PooledWorker, msg: SupervisorMessage): void {
+  try {
+    worker.send(msg);
+  } catch {
+    // the worker is going away
   }
 }
 

@@ -129,6 +129,19 @@ export interface Executor {
    * submit(). Added in the fifth version of this interface.
    */
   adoptTry?(work: TaskWork, state: { started: boolean }): void;
+  /**
+   * Optional: a run of this DAG module is about to start: warm workers import it now (and
+   * workers started later, once they are up), so its first task does not wait for the
+   * import. A module that fails to import fails nothing here: its first task reports it.
+   */
+  preload?(module: DagModule): void;
+}
+
+/** A DAG module as runners import it: the file, its version, and the pinned source of that version. */
+export interface DagModule {
+  dagFile: string;
+  dagVersion: string;
+  dagSourceFile: string | null;
 }
 
 export type ExecutorFactory = (options: ExecutorOptions) => Executor;

@@ -63,8 +63,15 @@ export function observeExecutor(executor: Executor, observers: readonly KilnObse
     freeSlots: () => executor.freeSlots(),
     cancel: (key, reason) => executor.cancel(key, reason),
     stop: (options) => executor.stop(options),
+    // Every optional member of the interface goes through as it is (OPTIONAL_MEMBERS below
+    // fails to compile when the interface gains one this does not name).
     ...(executor.workerCounts ? { workerCounts: () => executor.workerCounts!() } : {}),
-    // Every optional member of the interface goes through as it is.
     ...(executor.cancelsForeignTries ? { cancelsForeignTries: true } : {}),
+    ...(executor.adoptTry ? { adoptTry: (work, state) => executor.adoptTry!(work, state) } : {}),
+    ...(executor.preload ? { preload: (module) => executor.preload!(module) } : {}),
   };
 }
+
+type OptionalKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? K : never }[keyof T];
+/** The optional Executor members observeExecutor forwards: one entry per member, no more, no less. */
+export const OPTIONAL_MEMBERS = { workerCounts: true, cancelsForeignTries: true, adoptTry: true, preload: true } as const satisfies Record<OptionalKeys<Executor>, true>;

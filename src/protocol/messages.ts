@@ -118,7 +118,9 @@ export type RunnerMessage =
 export type SupervisorMessage =
   | { __kiln: 1; type: 'run'; work: TaskWork }
   | { __kiln: 1; type: 'xcom-value'; requestId: number; value?: unknown; error?: SerializedError }
-  | { __kiln: 1; type: 'cancel'; key: string; reason: string };
+  | { __kiln: 1; type: 'cancel'; key: string; reason: string }
+  /** Import this DAG module now, ahead of its first task (Executor.preload). */
+  | { __kiln: 1; type: 'preload'; dagFile: string; dagVersion: string; dagSourceFile: string | null };
 
 export function isKilnMessage(value: unknown): value is RunnerMessage | SupervisorMessage {
   return typeof value === 'object' && value !== null && (value as { __kiln?: unknown }).__kiln === 1;

@@ -43,7 +43,7 @@ import { RunTimeouts } from './run-timeouts.js';
 import { EnginePools } from './engine-pools.js';
 import { EngineWriter } from './engine-writer.js';
 import { Backoff, StoreOutage } from './store-outage.js';
-import { taskLogFile, taskWork } from './task-work.js';
+import { dagModuleOf, taskLogFile, taskWork } from './task-work.js';
 import { isActive, isFinished, runKey, RunState, tiId, tiIdOf, type SerializedTask } from './run-state.js';
 import { EngineMapping } from './engine-mapping.js';
 import { FALLBACK_MAX_MAP_LENGTH, unstarted } from './expansion.js';
@@ -93,6 +93,8 @@ export class RunEngine {
   private readonly runs = new Map<string, RunState>();
   /** Try key (`dag/run/task/try`) -> the run and task instance (tiId) it belongs to, while the try is active. */
   private readonly tries = new Map<string, { run: RunState; tiId: string }>();
+  /** DAG modules the executor was asked to preload (`file\0version`). */
+  private readonly preloaded = new Set<string>();
   /** Expanding mapped tasks (see engine-mapping.ts). */
   private readonly mapping: EngineMapping;
   private readonly ready = new ReadyQueue();
@@ -198,6 +200,7 @@ export class RunEngine {
    */
   adopt(state: RunState): void {
     this.runs.set(state.key, state);
+    this.preload(state);
     const now = this.now();
     if (state.run.state === 'queued') {
       state.run = { ...state.run, state: 'running', startedAt: now };
@@ -220,6 +223,15 @@ export class RunEngine {
     this.timeouts.arm(state);
     this.checkRunDone(state);
     this.requestFlush();
+  }
+
+  /** Warm workers import the run's DAG module now, once per module, instead of at its first task. */
+  private preload(run: RunState): void {
+    if (!this.options.executor.preload) return;
+    const key = `${run.dagFile}\u0000${run.run.dagVersion}`;
+    if (this.preloaded.has(key)) return;
+    this.preloaded.add(key);
+    this.options.executor.preload(dagModuleOf(run.dagFile, run.run.dagVersion, this.options.sourcesFolder));
   }
 
   /**

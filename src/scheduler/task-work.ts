@@ -1,6 +1,7 @@
 /** What the executor is handed for one try, and where that try's log goes. Pure. */
 import { join } from 'node:path';
 import type { Isolation } from '../dag/types.js';
+import type { DagModule } from '../executor/types.js';
 import { taskKey, type TaskWork } from '../protocol/messages.js';
 import type { DataInterval, TiRow } from '../store/types.js';
 import { sourceSnapshotPath } from '../../workers/dag-sources.js';
@@ -12,8 +13,7 @@ export function taskWork(run: Pick<RunState, 'run' | 'dag' | 'dagFile' | 'tasks'
   const r = run.run;
   return {
     key: taskKey(ti.dagId, ti.runId, ti.taskId, ti.tryNumber, ti.mapIndex), dagId: ti.dagId, runId: ti.runId, taskId: ti.taskId, mapIndex: ti.mapIndex,
-    tryNumber: ti.tryNumber, maxTries: ti.maxTries, dagFile: run.dagFile, dagVersion: run.run.dagVersion,
-    dagSourceFile: sourcesFolder === undefined ? null : sourceSnapshotPath(sourcesFolder, run.dagFile, run.run.dagVersion),
+    tryNumber: ti.tryNumber, maxTries: ti.maxTries, ...dagModuleOf(run.dagFile, run.run.dagVersion, sourcesFolder),
     params: { ...run.dag.params, ...run.run.params }, isolation,
     runType: r.runType, logicalDate: r.logicalDate, dataIntervalStart: r.dataIntervalStart, dataIntervalEnd: r.dataIntervalEnd,
     prevDataIntervalStartSuccess: run.prevSuccess?.dataIntervalStart ?? null, prevDataIntervalEndSuccess: run.prevSuccess?.dataIntervalEnd ?? null,
@@ -24,6 +24,11 @@ export function taskWork(run: Pick<RunState, 'run' | 'dag' | 'dagFile' | 'tasks'
     priorityWeight: task.priorityWeight,
     ...(task.kind === 'sensor' ? { sensorFirstPokeAt: ti.firstPokeAt ?? null } : {}),
   };
+}
+
+/** The DAG module a run's tries import: the file, the version, and that version's pinned source if it was kept. */
+export function dagModuleOf(dagFile: string, dagVersion: string, sourcesFolder?: string): DagModule {
+  return { dagFile, dagVersion, dagSourceFile: sourcesFolder === undefined ? null : sourceSnapshotPath(sourcesFolder, dagFile, dagVersion) };
 }
 
 /**

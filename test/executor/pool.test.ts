@@ -35,7 +35,9 @@ class FakeWorker implements PooledWorker {
   run(): never {
     throw new Error('not used');
   }
-  send() {}
+  send(msg: { type: string }) {
+    this.journal.push(`send ${this.id} ${msg.type}`);
+  }
   kill() {}
   reapStrays() {}
   async close() {
@@ -190,5 +192,16 @@ describe('WorkerPool recycles (for metrics)', () => {
     expect(recycleReason(w, limits)).toBe('max_tasks');
     w.recycleRequested = true;
     expect(recycleReason(w, limits)).toBe('requested');
+  });
+});
+
+describe('WorkerPool.greet', () => {
+  it('tells every started worker now, and a worker started later once it is up', async () => {
+    const { p, journal } = pool();
+    await p.warm(1);
+    p.greet({ __kiln: 1, type: 'preload', dagFile: '/d.ts', dagVersion: 'v1', dagSourceFile: null });
+    expect(journal).toEqual(['start 1', 'send 1 preload']);
+    await p.warm(2);
+    expect(journal).toEqual(['start 1', 'send 1 preload', 'start 2', 'send 2 preload']);
   });
 });

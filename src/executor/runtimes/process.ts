@@ -113,7 +113,8 @@ export class ProcessWorker implements PooledWorker {
   }
 
   send(msg: SupervisorMessage): void {
-    if (this.state === 'busy') this.toChild?.(msg);
+    // A try's messages reach it only while it runs; a preload also an idle worker.
+    if (this.state === 'busy' || (this.state === 'ready' && msg.type === 'preload')) this.toChild?.(msg);
   }
 
   kill(): void {

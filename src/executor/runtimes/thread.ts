@@ -128,7 +128,8 @@ export class ThreadWorker implements PooledWorker {
   }
 
   send(msg: SupervisorMessage): void {
-    if (this.state === 'busy') this.port?.postMessage(msg);
+    // A try's messages reach it only while it runs; a preload also an idle worker.
+    if (this.state === 'busy' || (this.state === 'ready' && msg.type === 'preload')) this.port?.postMessage(msg);
   }
 
   kill(): void {
