@@ -18,7 +18,11 @@
  *       then a click on the cell whose try has the 50 MB log, to its tail shown in the panel;
  *   (c) a 50 MB log of one try (in the try's log file, where the executor writes it): the
  *       tail, GET .../tries/1/log (64 KiB, the API's default), first request and median, and
- *       the live tail the UI opens, GET .../tries/1/log/stream, to its first `log` event.
+ *       the live tail the UI opens, GET .../tries/1/log/stream, to its first `log` event;
+ *   (d) the grid of a mapped DAG, in the same database: 100 finished runs of 99 tasks plus one
+ *       task mapped over 10,000 items (100 x 10,099 = 1,009,900 task instances, still 100 x
+ *       100 cells: a mapped task's instances are one cell per run), GET .../grid?limit=100,
+ *       server time as in (a).
  */
 /* global fetch, Request, TextDecoder -- Node's own (undici, keep-alive) */
 /* global window, document, location, requestAnimationFrame, MessageChannel -- watchGrid and openLog run in the page */
@@ -80,6 +84,47 @@ async function seed(store, serialized, version, runs) {
         peakRssBytes: ran ? 50 * 2 ** 20 : null, cpuMs: ran ? 12 : null, lastHeartbeatAt: null, queuedBy: null, nextRetryAt: null, firstPokeAt: null,
       };
     });
+    if (!(await store.createRun(run, tis))) throw new Error(`run ${runId} was not created`);
+  }
+}
+
+const MAPPED_DAG_ID = 'bench_web_grid_mapped';
+
+/** `tasks - 1` tasks, then `mapped`, a task mapped over the first one's result (the grid does not run it). */
+function buildMappedDag(tasks) {
+  const noop = async () => 0;
+  return dag({ id: MAPPED_DAG_ID, schedule: '@daily', startDate: '2026-01-01', maxActiveTasks: 16 }, (d) => {
+    const first = d.task('task_001', noop);
+    for (let i = 1; i < tasks - 1; i++) d.task(`task_${String(i + 1).padStart(3, '0')}`, noop);
+    d.map('mapped', noop, { over: first });
+  });
+}
+
+/**
+ * `runs` finished runs of the mapped DAG, one transaction each: its unmapped tasks succeeded,
+ * and the mapped task's `instances` instances (map index 0..instances-1) with a spread of
+ * states: every 1,000th failed, every 500th on its second try, the rest success.
+ */
+async function seedMapped(store, serialized, version, runs, instances) {
+  const taskIds = serialized.tasks.map((t) => t.taskId).filter((t) => t !== 'mapped');
+  const start = Date.parse('2026-01-01T00:00:00Z');
+  const ti = (runId, taskId, mapIndex, state, tryNumber, at) => ({
+    dagId: MAPPED_DAG_ID, runId, taskId, mapIndex, state, tryNumber, maxTries: 2, pool: 'default_pool', poolSlots: 1, priorityWeight: 1, isolation: 'thread',
+    queuedAt: at, startedAt: at + 1, endedAt: at + 40, durationMs: 39, pid: null, exitCode: state === 'failed' ? 1 : 0, signal: null, error: state === 'failed' ? 'Error: failed on purpose' : null,
+    peakRssBytes: 50 * 2 ** 20, cpuMs: 12, lastHeartbeatAt: null, queuedBy: null, nextRetryAt: null, firstPokeAt: null,
+  });
+  for (let r = 0; r < runs; r++) {
+    const logicalDate = start + r * DAY_MS;
+    const runId = `scheduled__${new Date(logicalDate).toISOString()}`;
+    const queuedAt = logicalDate + DAY_MS;
+    const failed = instances > 7;
+    const run = {
+      dagId: MAPPED_DAG_ID, runId, runType: 'scheduled', logicalDate, dataIntervalStart: logicalDate, dataIntervalEnd: logicalDate + DAY_MS,
+      state: failed ? 'failed' : 'success', params: {}, dagVersion: version, queuedAt, startedAt: queuedAt + 5, endedAt: queuedAt + 60_000,
+      claimedBy: null, failureReason: failed ? 'task_failed' : null,
+    };
+    const tis = taskIds.map((taskId, i) => ti(runId, taskId, -1, 'success', 1, queuedAt + i));
+    for (let i = 0; i < instances; i++) tis.push(ti(runId, 'mapped', i, i % 1000 === 7 ? 'failed' : 'success', i % 500 === 3 ? 2 : 1, queuedAt + 100 + i));
     if (!(await store.createRun(run, tis))) throw new Error(`run ${runId} was not created`);
   }
 }
@@ -197,6 +242,8 @@ export async function run({ scale, log, tmpDir }) {
   const gridWarmups = pick(scale, { smoke: 1, quick: 5, full: 10 });
   const paintReps = pick(scale, { smoke: 1, quick: 5, full: 15 });
   const tailReps = pick(scale, { smoke: 3, quick: 20, full: 50 });
+  const mapInstances = pick(scale, { smoke: 100, quick: 10_000, full: 10_000 });
+  const mappedGridReps = pick(scale, { smoke: 3, quick: 10, full: 30 });
 
   const token = randomBytes(24).toString('base64url');
   const home = join(tmpDir, 'home');
@@ -331,9 +378,39 @@ export async function run({ scale, log, tmpDir }) {
       log(`Chromium ${version}: grid painted ${fmtSummary(browserResult.paintedMs, 'ms')} after navigation (grid response at ${fmt(browserResult.gridFetchEndMs.median)} ms); the ${fmtBytes(logBytes)} log's tail shown ${fmtSummary(browserResult.logOpenMs, 'ms')} after the click`);
     }
 
+    // (d) the mapped DAG's grid: the same request, in process (last: its million rows are
+    // seeded after the HTTP parts, whose keep-alive connection would not outlive the wait).
+    const md = buildMappedDag(tasks);
+    const mdSerialized = serializeDag(md);
+    const mdVersion = contentVersion(JSON.stringify(mdSerialized));
+    await store.upsertDag({ dagId: MAPPED_DAG_ID, file: join(home, `${MAPPED_DAG_ID}.ts`), version: mdVersion, serialized: mdSerialized });
+    const mdSeeded = await timed(() => seedMapped(store, mdSerialized, mdVersion, runs, mapInstances));
+    const mdInstances = runs * (tasks - 1 + mapInstances);
+    log(`seeded ${runs} runs x (${tasks - 1} tasks + one mapped over ${mapInstances}) (${fmt(mdInstances)} task instances) in ${fmt(mdSeeded.ms)} ms`);
+    const mdGridPath = `/api/v1/dags/${MAPPED_DAG_ID}/grid?limit=100`;
+    const mdInProcess = async () => {
+      const t0 = performance.now();
+      const res = await app.fetch(new Request(`${base}${mdGridPath}`, { headers }));
+      const body = await res.text();
+      const ms = performance.now() - t0;
+      if (res.status !== 200) throw new Error(`mapped grid (in process): ${res.status} ${body.slice(0, 200)}`);
+      return { ms, bytes: Buffer.byteLength(body), body };
+    };
+    const mdFirst = await mdInProcess();
+    const mdGrid = JSON.parse(mdFirst.body);
+    const mdMappedCells = mdGrid.cells.filter((c) => c.mapped);
+    if (mdGrid.runs.length !== runs || mdGrid.cells.length !== cells || mdMappedCells.length !== runs || mdMappedCells.some((c) => c.count !== mapInstances)) {
+      throw new Error(`the mapped grid has ${mdGrid.runs.length} runs, ${mdGrid.cells.length} cells (${mdMappedCells.length} mapped); expected ${runs}, ${cells} (${runs}, each of ${mapInstances})`);
+    }
+    const mdRepeated = [];
+    for (let i = 0; i < mappedGridReps; i++) mdRepeated.push(await mdInProcess());
+    const mappedGrid = { runs, tasks, mapInstances, instances: mdInstances, cells, seedMs: mdSeeded.ms, bytes: mdFirst.bytes, firstServerMs: mdFirst.ms, serverMs: summary(mdRepeated.map((r) => r.ms)), reps: mappedGridReps };
+    log(`mapped grid ${fmtBytes(mdFirst.bytes)} (${fmt(mdInstances)} task instances): server ${fmtSummary(mappedGrid.serverMs, 'ms')} (first: ${fmt(mdFirst.ms)} ms)`);
+
     return {
       params: { scale, runs, tasks, cells, gridReps, gridWarmups, paintReps, tailReps, dagId: DAG_ID, seedMs: seeded.ms },
       grid: { bytes: first.bytes, firstServerMs: first.ms, firstHttpMs: firstHttp.ms, serverMs: gridServerMs, httpMs: gridHttpMs },
+      mappedGrid,
       log: tailResult,
       browser: browserResult,
     };
@@ -356,6 +433,17 @@ export function render(r) {
   md.push('');
   md.push(`The response is ${fmtBytes(r.grid.bytes)} of JSON.`);
   md.push('');
+  const m = r.mappedGrid;
+  if (m) {
+    md.push(`**Mapped grid**: a second DAG in the same database, ${m.tasks - 1} tasks plus one mapped over ${fmt(m.mapInstances)} items, ${m.runs} finished runs (${fmt(m.instances)} task instances, ${fmt(m.seedMs)} ms to insert): its grid is still ${fmt(m.cells)} cells, a mapped task's instances one cell per run, counted by state in the database (\`Store.gridRuns\`). Server time as above, ${m.reps} repetitions after the first request.`);
+    md.push('');
+    md.push(table([`mapped grid of ${m.runs} runs`, 'first request (ms)', `median of ${m.reps} (min-max)`], [
+      [`server time (in process), ${fmt(m.instances)} task instances`, fmt(m.firstServerMs), fmtSummary(m.serverMs, 'ms')],
+    ]));
+    md.push('');
+    md.push(`The response is ${fmtBytes(m.bytes)} of JSON.`);
+    md.push('');
+  }
   const b = r.browser;
   if (b?.skipped) md.push(`**Chromium: not measured.** ${b.skipped}.`);
   else if (b) {
@@ -374,6 +462,7 @@ export function render(r) {
   const bars = [
     { label: 'grid, server time', value: r.grid.serverMs.median, color: '#2b8a3e' },
     { label: 'grid, loopback HTTP', value: r.grid.httpMs.median, color: '#2b8a3e' },
+    ...(r.mappedGrid ? [{ label: 'mapped grid, server time', value: r.mappedGrid.serverMs.median, color: '#2b8a3e' }] : []),
     ...(b && !b.skipped ? [{ label: 'grid painted (Chromium)', value: b.paintedMs.median, color: '#1971c2' }, { label: 'log tail shown (Chromium)', value: b.logOpenMs.median, color: '#1971c2' }] : []),
     { label: 'log tail, first request', value: r.log.firstMs, color: '#e8590c' },
     { label: 'log tail, live first event', value: r.log.streamFirstEventMs.median, color: '#e8590c' },

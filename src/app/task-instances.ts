@@ -11,31 +11,42 @@ import type { TiState } from '../dag/types.js';
 import { KilnError } from '../errors.js';
 import { pickInstance } from '../scheduler/operations.js';
 import { readTaskResult } from '../scheduler/task-results.js';
-import type { Store, TiKey, TiRow } from '../store/types.js';
-import { stateCounts, type StateCounts } from './instance-summary.js';
+import type { Store, TaskStateCounts, TiKey, TiRow } from '../store/types.js';
+import type { StateCounts } from './instance-summary.js';
 
 /**
  * One task instance, or an error naming what exists: the task's only instance when
  * `key.mapIndex` is absent (a mapped task then needs one: the error lists its map indexes),
- * else the instance at that map index. The run's instances are read only when the key
- * does not name one.
+ * else the instance at that map index. The task's instances (never the run's others) are
+ * read only when the key does not name one.
  */
 export async function getInstanceOrThrow(store: Store, key: TiKey): Promise<TiRow> {
   const ti = await store.getTaskInstance(key);
   if (ti) return ti;
   const run = await store.getRun(key.dagId, key.runId);
   if (!run) throw new KilnError('RUN_NOT_FOUND', `DAG '${key.dagId}' has no run '${key.runId}'`);
-  const instances = (await store.getTaskInstances(key.dagId, key.runId)).filter((t) => t.taskId === key.taskId);
+  const instances = await store.taskInstancesOf(key.dagId, key.runId, key.taskId);
   if (instances.length === 0) throw new KilnError('TASK_NOT_FOUND', `run '${key.runId}' of DAG '${key.dagId}' has no task '${key.taskId}'`);
   return pickInstance(run, instances, key.taskId, key.mapIndex);
 }
 
 /** Every instance of one task in a run, in map-index order (an error if the task has none). */
 export async function taskInstancesOf(store: Store, dagId: string, runId: string, taskId: string): Promise<TiRow[]> {
-  const all = await store.getTaskInstances(dagId, runId);
-  const instances = all.filter((t) => t.taskId === taskId).sort((a, b) => a.mapIndex - b.mapIndex);
-  if (instances.length > 0) return instances;
-  if (all.length === 0 && !(await store.getRun(dagId, runId))) throw new KilnError('RUN_NOT_FOUND', `DAG '${dagId}' has no run '${runId}'`);
+  const instances = await store.taskInstancesOf(dagId, runId, taskId);
+  if (instances.length === 0) await throwNoTask(store, dagId, runId, taskId);
+  return instances;
+}
+
+/** The task's instances by state; an error if it has none (no such task, or no such run). */
+async function stateCountsOrThrow(store: Store, dagId: string, runId: string, taskId: string): Promise<TaskStateCounts> {
+  const counts = await store.taskStateCounts(dagId, runId, taskId);
+  if (counts.count === 0) await throwNoTask(store, dagId, runId, taskId);
+  return counts;
+}
+
+/** For a task without instances: RUN_NOT_FOUND when the run is not there either, else TASK_NOT_FOUND. */
+async function throwNoTask(store: Store, dagId: string, runId: string, taskId: string): Promise<never> {
+  if (!(await store.getRun(dagId, runId))) throw new KilnError('RUN_NOT_FOUND', `DAG '${dagId}' has no run '${runId}'`);
   throw new KilnError('TASK_NOT_FOUND', `run '${runId}' of DAG '${dagId}' has no task '${taskId}'`);
 }
 
@@ -46,7 +57,7 @@ export async function taskInstancesOf(store: Store, dagId: string, runId: string
  */
 export async function readXcom(store: Store, key: TiKey): Promise<unknown> {
   if (key.mapIndex === undefined) {
-    await taskInstancesOf(store, key.dagId, key.runId, key.taskId);
+    await stateCountsOrThrow(store, key.dagId, key.runId, key.taskId);
     return readTaskResult(store, key.dagId, key.runId, key.taskId);
   }
   const ti = await getInstanceOrThrow(store, key);
@@ -65,16 +76,15 @@ export interface InstancePage {
   instances: TiRow[];
 }
 
-/** A page of one task's instances, in map-index order, optionally only those in some states. */
+/**
+ * A page of one task's instances, in map-index order, optionally only those in some states:
+ * two reads of the task's primary-key range (its counts by state, then the page's rows), so a
+ * page of a 10,000-instance map reads its page, not the run.
+ */
 export async function pageTaskInstances(store: Store, dagId: string, runId: string, taskId: string, options: { offset: number; limit: number; states?: readonly TiState[] }): Promise<InstancePage> {
-  const all = await taskInstancesOf(store, dagId, runId, taskId);
-  const matching = options.states === undefined ? all : all.filter((t) => options.states!.includes(t.state));
-  return {
-    mapped: all.some((t) => t.mapIndex >= 0),
-    states: stateCounts(all.map((t) => t.state)),
-    count: all.length,
-    total: matching.length,
-    offset: options.offset,
-    instances: matching.slice(options.offset, options.offset + options.limit),
-  };
+  const counts = await stateCountsOrThrow(store, dagId, runId, taskId);
+  const total = options.states === undefined ? counts.count : [...new Set(options.states)].reduce((n, s) => n + (counts.states[s] ?? 0), 0);
+  // Past the last matching instance: nothing to read.
+  const instances = options.offset >= total ? [] : await store.taskInstancesOf(dagId, runId, taskId, options);
+  return { mapped: counts.mapped, states: counts.states, count: counts.count, total, offset: options.offset, instances };
 }

@@ -2,8 +2,8 @@
  * Pure helpers shared by both dialects: which columns a write touches, and how rows cross
  * between the database (JSON as text) and the Store types. No driver or drizzle imports.
  */
-import { UNMAPPED, type RunState, type SerializedDag, type TiState } from '../dag/types.js';
-import type { CallbackRow, DagRow, MetricsSnapshot, RunRow, RunWrite, TiKey, TiRow } from './types.js';
+import { TI_STATES, UNMAPPED, type RunState, type SerializedDag, type TiState } from '../dag/types.js';
+import type { CallbackRow, DagRow, MetricsSnapshot, RunRow, RunWrite, TaskStateCounts, TiKey, TiRow } from './types.js';
 
 /** Runs a scheduler still drives: counted by countActiveRuns, claimed by claimRuns. */
 export const ACTIVE_RUN_STATES: readonly RunState[] = ['queued', 'running'];
@@ -163,6 +163,26 @@ export function runWriteValues<S>(w: RunWrite, expectStates: S) {
     setClaimedBy: set.claimedBy === undefined ? 0 : 1,
     claimedBy: set.claimedBy ?? null,
   };
+}
+
+/** What both dialects' grouped read of one task's instances returns: one row per state. */
+export interface TaskStateCountRecord {
+  state: TiState;
+  count: number;
+  maxMapIndex: number;
+}
+
+/** The per-state rows as TaskStateCounts, the states in the state machine's order (TI_STATES) whatever order the database grouped them in. */
+export function toTaskStateCounts(rows: readonly TaskStateCountRecord[]): TaskStateCounts {
+  const rank = (state: TiState) => (TI_STATES.indexOf(state) + TI_STATES.length + 1) % (TI_STATES.length + 1);
+  const out: TaskStateCounts = { states: {}, count: 0, mapped: false };
+  for (const r of [...rows].sort((a, b) => rank(a.state) - rank(b.state))) {
+    const n = Number(r.count);
+    out.states[r.state] = n;
+    out.count += n;
+    if (Number(r.maxMapIndex) >= 0) out.mapped = true;
+  }
+  return out;
 }
 
 /** One row of the metrics snapshot statement of either dialect (see Store.metricsSnapshot). */

@@ -332,6 +332,16 @@ export interface Store {
   /** In (task id, map index) order. */
   getTaskInstances(dagId: string, runId: string): Promise<TiRow[]>;
   getTaskInstance(key: TiKey): Promise<TiRow | undefined>;
+  /**
+   * The instances of one task in a run (a mapped task's, or the one of a task that is not
+   * mapped), in map-index order, only those in `page.states` when given (an empty list: none),
+   * skipping `page.offset` (default 0) and at most `page.limit` (default: all of them). One
+   * primary-key range (dag, run, task): never the run's other tasks. [] when there are none
+   * (no such task, or no such run: tell them apart with getRun).
+   */
+  taskInstancesOf(dagId: string, runId: string, taskId: string, page?: TaskInstancePageQuery): Promise<TiRow[]>;
+  /** How many instances one task has in a run, by state, in one grouped read of the same primary-key range. */
+  taskStateCounts(dagId: string, runId: string, taskId: string): Promise<TaskStateCounts>;
   /** Applies every write of the batch in one transaction, through prepared statements. */
   write(batch: WriteBatch): Promise<WriteBatchResult>;
   /** Running TIs whose last heartbeat (or start, or queue time) is older than `before`. Selects only those rows. */
@@ -425,10 +435,12 @@ export interface Store {
   trimEvents(before: number, limit: number): Promise<number>;
   /**
    * One page of a DAG's grid: up to `limit` runs, newest logical date first, strictly
-   * before the keyset cursor `before` (exclusive), with all their task instances, read
-   * through dag_run_logical_date_idx and the task-instance primary key.
+   * before the keyset cursor `before` (exclusive), read through dag_run_logical_date_idx,
+   * and their task instances through the task-instance primary key (see GridPageRead): the
+   * unmapped ones (map index -1) as rows, a mapped task's instances counted by state in the
+   * database, so a 10,000-instance map comes back as a few rows per run, not 10,000.
    */
-  gridRuns(dagId: string, limit: number, before?: RunCursor): Promise<{ runs: RunRow[]; tis: GridTi[] }>;
+  gridRuns(dagId: string, limit: number, before?: RunCursor): Promise<GridPageRead>;
   /** Every scheduler that ever beat (the web server's health reads their heartbeat ages). */
   listSchedulers(): Promise<SchedulerRow[]>;
   /**
@@ -470,6 +482,59 @@ export interface ChangeEvent extends ChangeEventRow {
 
 /** A task instance as the grid shows it: only the columns a cell needs (10,000 of them in one page). */
 export type GridTi = Pick<TiRow, 'runId' | 'taskId' | 'mapIndex' | 'state' | 'tryNumber'>;
+
+/**
+ * A mapped task's instances (map index >= 0) in one run that are in one state, counted by the
+ * database: what a grid cell sums up, without the instances themselves.
+ */
+export interface GridMappedCount {
+  runId: string;
+  taskId: string;
+  state: TiState;
+  /** How many of the task's instances in the run are in `state` (>= 1). */
+  count: number;
+  /** The highest try number among them. */
+  maxTryNumber: number;
+}
+
+/**
+ * What Store.gridRuns reads for one page. Every task instance of the page's runs is in
+ * exactly one of `tis` and `mapped`: `tis` holds those with map index -1 (a task that is not
+ * mapped, or a mapped task not yet expanded: its placeholder), one row each, and `mapped` the
+ * counts of the others, one per (run, task, state). `tis` is read first: an expansion that
+ * commits between the two reads (PostgreSQL reads each statement at its own snapshot) leaves
+ * the task's placeholder in `tis` beside its counts in `mapped`, never neither; the grid
+ * ignores such a placeholder.
+ *
+ * Ordered by (run id, task id) and, in `mapped`, then state, each by the byte order of the
+ * ids (SQLite's BINARY collation, PostgreSQL's "C"), so the two lists merge in one pass.
+ */
+export interface GridPageRead {
+  runs: RunRow[];
+  /** The instances with map index -1. */
+  tis: GridTi[];
+  mapped: GridMappedCount[];
+}
+
+/** Which of a task's instances Store.taskInstancesOf reads. */
+export interface TaskInstancePageQuery {
+  /** Skip this many (in map-index order, after the state filter); default 0. */
+  offset?: number;
+  /** At most this many; default all. */
+  limit?: number;
+  /** Only instances in these states; default every state. */
+  states?: readonly TiState[];
+}
+
+/** How many instances one task has in a run (Store.taskStateCounts). */
+export interface TaskStateCounts {
+  /** Instances per state; states with none are left out. */
+  states: Partial<Record<TiState, number>>;
+  /** All of them, the sum of `states`: 0 when the run has no such task (or there is no such run). */
+  count: number;
+  /** True when any has a map index >= 0: the task is mapped and expanded. */
+  mapped: boolean;
+}
 
 /** A position in a DAG's runs, newest first: (logical date, run id). */
 export interface RunCursor {

@@ -102,7 +102,8 @@ describe.each(dialects)('$name change feed', ({ open }) => {
     const page2 = await store.gridRuns('d', 10, { logicalDate: last.logicalDate, runId: last.runId });
     expect(page2.runs.map((r) => r.runId)).toEqual(['r3', 'r2', 'r1']);
     expect(page2.tis).toHaveLength(6);
-    expect(await store.gridRuns('nope', 10)).toEqual({ runs: [], tis: [] });
+    expect(page2.mapped).toEqual([]);
+    expect(await store.gridRuns('nope', 10)).toEqual({ runs: [], tis: [], mapped: [] });
   });
 
   it("reads one task's instances across the latest runs, newest logical date first", async () => {

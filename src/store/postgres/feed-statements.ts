@@ -9,6 +9,7 @@
  */
 import { and, asc, desc, eq, getTableColumns, gt, sql } from 'drizzle-orm';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
+import { UNMAPPED } from '../../dag/types.js';
 import { dagRun, event, scheduler, taskInstance as ti } from './schema.js';
 
 const p = sql.placeholder;
@@ -58,11 +59,25 @@ export function preparePgFeedStatements(db: NodePgDatabase, name: (n: string) =>
       .orderBy(desc(dagRun.logicalDate), desc(dagRun.runId))
       .limit(p('limit'))
       .prepare(name('grid_runs')),
+    // The page's task instances (Store.gridRuns), both through the primary key (dag_id, run_id
+    // = any of the page's runs, map_index checked in the index): the unmapped ones as rows...
+    // Sorted in byte order (COLLATE "C") whatever the database's collation: the order
+    // GridPageRead promises, which the grid merges the two lists by.
     gridTis: db
       .select({ runId: ti.runId, taskId: ti.taskId, mapIndex: ti.mapIndex, state: ti.state, tryNumber: ti.tryNumber })
       .from(ti)
-      .where(and(eq(ti.dagId, p('dagId')), sql`${ti.runId} = any(${p('runIds')}::text[])`))
+      .where(and(eq(ti.dagId, p('dagId')), sql`${ti.runId} = any(${p('runIds')}::text[])`, eq(ti.mapIndex, UNMAPPED)))
+      .orderBy(sql`${ti.runId} collate "C"`, sql`${ti.taskId} collate "C"`)
       .prepare(name('grid_tis')),
+    // ...and the mapped ones counted per (run, task, state) here, not in JavaScript: 10,000
+    // instances become a few result rows instead of 10,000 sent and parsed.
+    gridMapped: db
+      .select({ runId: ti.runId, taskId: ti.taskId, state: ti.state, count: sql<number>`count(*)::integer`, maxTryNumber: sql<number>`max(${ti.tryNumber})` })
+      .from(ti)
+      .where(and(eq(ti.dagId, p('dagId')), sql`${ti.runId} = any(${p('runIds')}::text[])`, sql`${ti.mapIndex} >= 0`))
+      .groupBy(ti.runId, ti.taskId, ti.state)
+      .orderBy(sql`${ti.runId} collate "C"`, sql`${ti.taskId} collate "C"`, ti.state)
+      .prepare(name('grid_mapped')),
     // One task instance (one map index) over the latest runs: runs through
     // dag_run_logical_date_idx, each TI by its primary key.
     taskHistory: db

@@ -29,6 +29,7 @@ export type PgStatements = ReturnType<typeof preparePgStatements>;
 
 export function preparePgStatements(db: NodePgDatabase) {
   const tiKey = and(eq(ti.dagId, p('dagId')), eq(ti.runId, p('runId')), eq(ti.taskId, p('taskId')), eq(ti.mapIndex, p('mapIndex')));
+  const taskKey = and(eq(ti.dagId, p('dagId')), eq(ti.runId, p('runId')), eq(ti.taskId, p('taskId')));
   const runKey = and(eq(dagRun.dagId, p('dagId')), eq(dagRun.runId, p('runId')));
   const xcomKey = and(eq(xcom.dagId, p('dagId')), eq(xcom.runId, p('runId')), eq(xcom.taskId, p('taskId')), eq(xcom.mapIndex, p('mapIndex')));
   const name = (n: string) => `kiln_${n}`;
@@ -110,6 +111,33 @@ export function preparePgStatements(db: NodePgDatabase) {
       .orderBy(asc(ti.taskId), asc(ti.mapIndex))
       .prepare(name('tis_of_run')),
     tiGet: db.select().from(ti).where(tiKey).prepare(name('ti_get')),
+    // One task's instances (Store.taskInstancesOf, taskStateCounts): the primary-key range
+    // (dag_id, run_id, task_id), read in map-index order; LIMIT NULL is no limit.
+    tisOfTask: db
+      .select()
+      .from(ti)
+      .where(taskKey)
+      .orderBy(asc(ti.mapIndex))
+      .limit(p('limit'))
+      .offset(p('offset'))
+      .prepare(name('tis_of_task')),
+    // The states are a filter on the task's rows, never a read of the state index (written as
+    // a function of the column so no plan can use that index): a generic plan cannot tell a
+    // rare state from `success`, which most of the table may be in.
+    tisOfTaskInStates: db
+      .select()
+      .from(ti)
+      .where(and(taskKey, sql`array_position(${p('states')}::text[], ${ti.state}) is not null`))
+      .orderBy(asc(ti.mapIndex))
+      .limit(p('limit'))
+      .offset(p('offset'))
+      .prepare(name('tis_of_task_in_states')),
+    tiStateCountsOfTask: db
+      .select({ state: ti.state, count: sql<number>`count(*)::integer`, maxMapIndex: sql<number>`max(${ti.mapIndex})` })
+      .from(ti)
+      .where(taskKey)
+      .groupBy(ti.state)
+      .prepare(name('ti_state_counts_of_task')),
     // Only running rows whose liveness is older than `before`, never the whole table. The
     // states are literals in the SQL, not parameters: after five executions PostgreSQL may
     // switch a prepared statement to a generic plan, which cannot know that few rows are

@@ -25,6 +25,7 @@ import {
   runValues,
   toDagRow,
   toRunRow,
+  toTaskStateCounts,
 } from '../rows.js';
 import { pgBackfills } from './backfills.js';
 import type {
@@ -50,7 +51,7 @@ import type { MetricsSnapshot } from '../types.js';
 import { toMetricsSnapshot } from '../rows.js';
 import { describeStoreErrors } from '../errors.js';
 import { eventColumns, runEvent } from '../feed.js';
-import type { ChangeEvent, GridTi, RunCursor } from '../types.js';
+import type { ChangeEvent, GridPageRead, RunCursor, TaskInstancePageQuery, TaskStateCounts } from '../types.js';
 import { parsePostgresUrl, type PostgresTarget } from './connection.js';
 import { describePgError } from './errors.js';
 import { migratePostgres } from './migrate.js';
@@ -327,6 +328,16 @@ class PostgresStore implements Store {
     return row;
   }
 
+  async taskInstancesOf(dagId: string, runId: string, taskId: string, page: TaskInstancePageQuery = {}): Promise<TiRow[]> {
+    const range = { dagId, runId, taskId, offset: page.offset ?? 0, limit: page.limit ?? null };
+    const states = page.states;
+    return this.one((s) => (states === undefined ? s.tisOfTask.execute(range) : s.tisOfTaskInStates.execute({ ...range, states: [...states] })));
+  }
+
+  async taskStateCounts(dagId: string, runId: string, taskId: string): Promise<TaskStateCounts> {
+    return toTaskStateCounts(await this.one((s) => s.tiStateCountsOfTask.execute({ dagId, runId, taskId })));
+  }
+
   /** See write-batch.ts. */
   async write(batch: WriteBatch): Promise<WriteBatchResult> {
     const plan = planPgBatch(batch);
@@ -466,11 +477,14 @@ class PostgresStore implements Store {
     return (await this.one((s) => s.eventDeleteBelow.execute({ below }))).rowCount ?? 0;
   }
 
-  async gridRuns(dagId: string, limit: number, before?: RunCursor): Promise<{ runs: RunRow[]; tis: GridTi[] }> {
+  /** Three statements on one connection; the unmapped rows before the counts (see GridPageRead). */
+  async gridRuns(dagId: string, limit: number, before?: RunCursor): Promise<GridPageRead> {
     return this.one(async (s) => {
       const runs = (await s.gridRuns.execute({ dagId, limit, beforeDate: before?.logicalDate ?? Number.MAX_SAFE_INTEGER, beforeRunId: before?.runId ?? '' })).map(toRunRow);
-      if (runs.length === 0) return { runs, tis: [] };
-      return { runs, tis: await s.gridTis.execute({ dagId, runIds: runs.map((r) => r.runId) }) };
+      if (runs.length === 0) return { runs, tis: [], mapped: [] };
+      const page = { dagId, runIds: runs.map((r) => r.runId) };
+      const tis = await s.gridTis.execute(page);
+      return { runs, tis, mapped: await s.gridMapped.execute(page) };
     });
   }
 

@@ -59,6 +59,7 @@ function prepareTiInsertChunk(db: SqliteDb): (rows: readonly TiRow[]) => number 
 
 export function prepareSqliteStatements(db: SqliteDb) {
   const tiKey = and(eq(ti.dagId, p('dagId')), eq(ti.runId, p('runId')), eq(ti.taskId, p('taskId')), eq(ti.mapIndex, p('mapIndex')));
+  const taskKey = and(eq(ti.dagId, p('dagId')), eq(ti.runId, p('runId')), eq(ti.taskId, p('taskId')));
   const runKey = and(eq(dagRun.dagId, p('dagId')), eq(dagRun.runId, p('runId')));
   const xcomKey = and(eq(xcom.dagId, p('dagId')), eq(xcom.runId, p('runId')), eq(xcom.taskId, p('taskId')), eq(xcom.mapIndex, p('mapIndex')));
 
@@ -91,6 +92,31 @@ export function prepareSqliteStatements(db: SqliteDb) {
       .orderBy(asc(ti.taskId), asc(ti.mapIndex))
       .prepare(),
     tiGet: () => db.select().from(ti).where(tiKey).prepare(),
+    // One task's instances (Store.taskInstancesOf, taskStateCounts): the primary-key range
+    // (dag_id, run_id, task_id), read in map-index order (no sort); LIMIT -1 is no limit.
+    tisOfTask: () => db
+      .select()
+      .from(ti)
+      .where(taskKey)
+      .orderBy(asc(ti.mapIndex))
+      .limit(p('limit'))
+      .offset(p('offset'))
+      .prepare(),
+    // `+`: the states are a filter on the task's rows, never a read of the state index.
+    tisOfTaskInStates: () => db
+      .select()
+      .from(ti)
+      .where(and(taskKey, sql`+${ti.state} in (select value from json_each(${p('states')}))`))
+      .orderBy(asc(ti.mapIndex))
+      .limit(p('limit'))
+      .offset(p('offset'))
+      .prepare(),
+    tiStateCountsOfTask: () => db
+      .select({ state: ti.state, count: sql<number>`count(*)`, maxMapIndex: sql<number>`max(${ti.mapIndex})` })
+      .from(ti)
+      .where(taskKey)
+      .groupBy(ti.state)
+      .prepare(),
     // Only the running rows whose liveness is older than `before`: the state index narrows
     // the scan to running TIs, never the whole table.
     tiZombies: () => db

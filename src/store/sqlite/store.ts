@@ -21,6 +21,7 @@ import {
   tiValues,
   toDagRow,
   toRunRow,
+  toTaskStateCounts,
 } from '../rows.js';
 import type {
   BackfillRow,
@@ -45,7 +46,7 @@ import type { MetricsSnapshot } from '../types.js';
 import { toMetricsSnapshot } from '../rows.js';
 import { describeStoreErrors } from '../errors.js';
 import { runEvent } from '../feed.js';
-import type { ChangeEvent, GridTi, RunCursor } from '../types.js';
+import type { ChangeEvent, GridPageRead, RunCursor, TaskInstancePageQuery, TaskStateCounts } from '../types.js';
 import { describeSqliteError } from './errors.js';
 import { sqliteBackfills } from './backfills.js';
 import { appendSqliteEvents } from './feed-statements.js';
@@ -80,6 +81,7 @@ class SqliteStore implements Store {
   private readonly claimRunsTx: Database.Transaction<(schedulerId: string, deadBefore: number, limit: number) => RunRow[]>;
   private readonly claimCallbacksTx: Database.Transaction<(owner: string, deadBefore: number, limit: number) => CallbackRow[]>;
   private readonly deleteExpiredTx: Database.Transaction<(endedBefore: number, limit: number) => ExpiredRunBatch>;
+  private readonly gridReadTx: Database.Transaction<(a: { dagId: string; limit: number; before?: RunCursor }) => GridPageRead>;
   private readonly startRunTx: Database.Transaction<(a: { dagId: string; runId: string; schedulerId: string; maxActiveRuns: number; now: number }) => boolean>;
 
   constructor(private readonly path: string) {
@@ -99,6 +101,7 @@ class SqliteStore implements Store {
       return this.s.callbacksHeldBy.all({ owner });
     });
     this.deleteExpiredTx = this.sqlite.transaction((endedBefore: number, limit: number) => this.deleteExpired(endedBefore, limit));
+    this.gridReadTx = this.sqlite.transaction((a: { dagId: string; limit: number; before?: RunCursor }) => this.gridRead(a));
     this.startRunTx = this.sqlite.transaction((a: { dagId: string; runId: string; schedulerId: string; maxActiveRuns: number; now: number }) => {
       if (this.s.runStart.run(a).changes === 0) return false;
       appendSqliteEvents(this.s, [runEvent(a, 'running')]);
@@ -279,6 +282,16 @@ class SqliteStore implements Store {
     return this.s.tiGet.get({ dagId: key.dagId, runId: key.runId, taskId: key.taskId, mapIndex: mapIndexOf(key) });
   }
 
+  async taskInstancesOf(dagId: string, runId: string, taskId: string, page: TaskInstancePageQuery = {}): Promise<TiRow[]> {
+    const range = { dagId, runId, taskId, offset: page.offset ?? 0, limit: page.limit ?? -1 };
+    if (page.states === undefined) return this.s.tisOfTask.all(range);
+    return this.s.tisOfTaskInStates.all({ ...range, states: JSON.stringify(page.states) });
+  }
+
+  async taskStateCounts(dagId: string, runId: string, taskId: string): Promise<TaskStateCounts> {
+    return toTaskStateCounts(this.s.tiStateCountsOfTask.all({ dagId, runId, taskId }));
+  }
+
   /** See write-batch.ts. */
   async write(batch: WriteBatch): Promise<WriteBatchResult> {
     const empty = !batch.expansions?.length && !batch.tis?.length && !batch.runs?.length && !batch.xcoms?.length && !batch.heartbeats?.keys.length && !batch.callbacks?.length && !batch.callbacksDone?.length;
@@ -417,10 +430,17 @@ class SqliteStore implements Store {
     return this.s.eventDeleteBelow.run({ below }).changes;
   }
 
-  async gridRuns(dagId: string, limit: number, before?: RunCursor): Promise<{ runs: RunRow[]; tis: GridTi[] }> {
+  async gridRuns(dagId: string, limit: number, before?: RunCursor): Promise<GridPageRead> {
+    return this.gridReadTx({ dagId, limit, before });
+  }
+
+  /** In one read transaction (a deferred BEGIN): the page's three statements see one snapshot. */
+  private gridRead(a: { dagId: string; limit: number; before?: RunCursor }): GridPageRead {
+    const { dagId, limit, before } = a;
     const runs = this.s.gridRuns.all({ dagId, limit, beforeDate: before?.logicalDate ?? Number.MAX_SAFE_INTEGER, beforeRunId: before?.runId ?? '' }).map(toRunRow);
-    if (runs.length === 0) return { runs, tis: [] };
-    return { runs, tis: this.s.gridTis.all({ dagId, runIds: JSON.stringify(runs.map((r) => r.runId)) }) };
+    if (runs.length === 0) return { runs, tis: [], mapped: [] };
+    const page = { dagId, runIds: JSON.stringify(runs.map((r) => r.runId)) };
+    return { runs, tis: this.s.gridTis.all(page), mapped: this.s.gridMapped.all(page) };
   }
 
   async listSchedulers(): Promise<SchedulerRow[]> {
