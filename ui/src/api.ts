@@ -6,6 +6,8 @@ export class ApiFailure extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** The error object as the API sent it (any fields beyond code and message). */
+    readonly details?: unknown,
   ) {
     super(message);
   }
@@ -30,7 +32,7 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
   if (res.status === 401) throw new ApiFailure(401, 'UNAUTHORIZED', 'Signed out: open the address kiln printed when it started (it ends in ?token=...).');
   if (!res.ok) {
     const e = (json as ApiError).error;
-    throw new ApiFailure(res.status, e?.code ?? 'INTERNAL', e?.message ?? res.statusText);
+    throw new ApiFailure(res.status, e?.code ?? 'INTERNAL', e?.message ?? res.statusText, e);
   }
   return json as T;
 }

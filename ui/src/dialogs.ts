@@ -1,44 +1,44 @@
 /** Modal dialogs: the trigger form (generated from the DAG's params schema, raw JSON too) and the dry-run confirmation. */
 import type { ApiDag } from '../../src/server/api-types.js';
-import { api, enc } from './api.js';
+import { api, ApiFailure, enc } from './api.js';
 import { clear, h } from './dom.js';
+import { ParamsForm, violationsOf } from './params-form.js';
 
-interface SchemaProp {
-  type?: string | string[];
-  enum?: unknown[];
-  default?: unknown;
-  description?: string;
-  minimum?: number;
-  maximum?: number;
-}
-
-/** Opens the trigger dialog; resolves with the new run's id, or null if cancelled. */
+/**
+ * Opens the trigger dialog; resolves with the new run's id, or null if cancelled. The form
+ * (params-form.ts) and the raw JSON below it edit the same params; the server checks them, and
+ * a violation it reports shows next to the field it names.
+ */
 export function triggerDialog(dialog: HTMLDialogElement, dag: ApiDag): Promise<string | null> {
   clear(dialog);
-  const props = (dag.paramsSchema?.properties ?? {}) as Record<string, SchemaProp>;
-  const fields = new Map<string, { input: HTMLInputElement | HTMLSelectElement; prop: SchemaProp }>();
-  const form = h('form', { method: 'dialog', 'data-testid': 'trigger-form' }, h('h2', {}, `Trigger ${dag.dagId}`));
-  for (const [name, prop] of Object.entries(props)) {
-    const type = Array.isArray(prop.type) ? prop.type.find((t) => t !== 'null') : prop.type;
-    const initial = prop.default ?? dag.params[name];
-    let input: HTMLInputElement | HTMLSelectElement;
-    if (prop.enum) {
-      input = h('select', { name }, h('option', { value: '' }, '(default)'), ...prop.enum.map((v) => h('option', { value: JSON.stringify(v), selected: v === initial }, String(v))));
-    } else if (type === 'boolean') {
-      input = h('input', { type: 'checkbox', name, checked: initial === true });
-    } else {
-      input = h('input', { type: type === 'integer' || type === 'number' ? 'number' : 'text', name, value: initial === undefined ? '' : String(initial), step: type === 'integer' ? 1 : type === 'number' ? 'any' : undefined, min: prop.minimum, max: prop.maximum });
+  const raw = h('textarea', { id: 'trigger-raw', name: 'raw', class: 'raw-json', spellcheck: 'false', 'data-testid': 'params-raw', 'aria-describedby': 'trigger-raw-error' });
+  const rawError = h('div', { class: 'field-error', id: 'trigger-raw-error' });
+  const showRaw = () => {
+    raw.value = JSON.stringify(fields.value, null, 2);
+    rawError.textContent = '';
+    raw.removeAttribute('aria-invalid');
+  };
+  const fields = new ParamsForm(dag.paramsSchema ?? {}, dag.params, showRaw);
+  showRaw();
+  raw.addEventListener('input', () => {
+    try {
+      const parsed: unknown = JSON.parse(raw.value.trim() === '' ? '{}' : raw.value);
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('the params must be a JSON object');
+      fields.value = parsed as Record<string, unknown>;
+      rawError.textContent = '';
+      raw.removeAttribute('aria-invalid');
+    } catch (err) {
+      rawError.textContent = `not used until it parses: ${(err as Error).message}`;
+      raw.setAttribute('aria-invalid', 'true');
     }
-    fields.set(name, { input, prop: { ...prop, type } });
-    form.append(h('label', { for: `param-${name}` }, name, prop.description ? h('span', { class: 'muted' }, ` ${prop.description}`) : null));
-    input.id = `param-${name}`;
-    form.append(input);
-  }
-  const raw = h('textarea', { name: 'raw', placeholder: '{"key": "value"} (used instead of the fields when not empty)', 'aria-label': 'params as raw JSON' });
+  });
   const runId = h('input', { type: 'text', name: 'runId', placeholder: 'default manual__<time>', id: 'trigger-run-id' });
-  const error = h('pre', { class: 'error', role: 'alert' });
-  form.append(
-    h('label', { for: 'trigger-raw' }, 'Params as raw JSON'), Object.assign(raw, { id: 'trigger-raw' }),
+  const error = h('pre', { class: 'error', role: 'alert', 'data-testid': 'trigger-error' });
+  const form = h('form', { method: 'dialog', novalidate: true, 'data-testid': 'trigger-form' },
+    h('h2', {}, `Trigger ${dag.dagId}`),
+    fields.hasFields ? fields.el : h('p', { class: 'muted' }, dag.paramsSchema ? 'The params schema has no properties to make fields of: write the params as JSON.' : 'This DAG has no params schema: any JSON object.'),
+    h('label', { for: 'trigger-raw' }, 'Params as JSON', fields.hasFields ? h('span', { class: 'muted' }, ' (in step with the fields)') : null),
+    raw, rawError,
     h('label', { for: 'trigger-run-id' }, 'Run id'), runId, error,
   );
   return new Promise((resolve) => {
@@ -52,19 +52,22 @@ export function triggerDialog(dialog: HTMLDialogElement, dag: ApiDag): Promise<s
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       error.textContent = '';
-      let params: Record<string, unknown> | undefined;
-      try {
-        params = raw.value.trim() !== '' ? (JSON.parse(raw.value) as Record<string, unknown>) : fromFields(fields);
-      } catch (err) {
-        error.textContent = `params: ${(err as Error).message}`;
+      fields.clearErrors();
+      if (raw.getAttribute('aria-invalid') === 'true') {
+        error.textContent = `params: ${rawError.textContent}`;
+        raw.focus();
         return;
       }
       submit.disabled = true;
       try {
-        const res = await api.post<{ run: { runId: string } }>(`/dags/${enc(dag.dagId)}/runs`, { params, runId: runId.value.trim() || undefined });
+        const res = await api.post<{ run: { runId: string } }>(`/dags/${enc(dag.dagId)}/runs`, { params: fields.value, runId: runId.value.trim() || undefined });
         done(res.run.runId);
       } catch (err) {
-        error.textContent = (err as Error).message;
+        const violations = err instanceof ApiFailure && err.status === 400 ? violationsOf(err.message, err.details) : [];
+        if (violations.length > 0) {
+          const left = fields.showViolations(violations);
+          error.textContent = left.length === 0 ? 'The params do not match the DAG\'s schema: see the marked fields.' : `The params do not match the DAG's schema:\n${left.join('\n')}`;
+        } else error.textContent = (err as Error).message;
       } finally {
         submit.disabled = false;
       }
@@ -73,18 +76,6 @@ export function triggerDialog(dialog: HTMLDialogElement, dag: ApiDag): Promise<s
     dialog.append(form);
     dialog.showModal();
   });
-}
-
-function fromFields(fields: Map<string, { input: HTMLInputElement | HTMLSelectElement; prop: SchemaProp }>): Record<string, unknown> {
-  const params: Record<string, unknown> = {};
-  for (const [name, { input, prop }] of fields) {
-    if (input instanceof HTMLInputElement && input.type === 'checkbox') params[name] = input.checked;
-    else if (input.value === '') continue;
-    else if (input instanceof HTMLSelectElement) params[name] = JSON.parse(input.value);
-    else if (prop.type === 'integer' || prop.type === 'number') params[name] = Number(input.value);
-    else params[name] = input.value;
-  }
-  return params;
 }
 
 /**

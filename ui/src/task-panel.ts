@@ -1,7 +1,7 @@
 /**
  * The task-instance panel: tabs per try (timings, exit code or signal, error, peak RSS, CPU),
- * the try's log (its tail, then live over SSE, text only), the XCom, and clear/mark, each
- * shown as a dry run first and done only once confirmed.
+ * the try's log (log-view.ts: its tail, then live over SSE, virtualised, text only), the XCom,
+ * and clear/mark, each shown as a dry run first and done only once confirmed.
  *
  * A mapped task opens on its instance list first: the counts by state, and its instances a
  * page at a time (100 rows, never all 10,000), filtered by state; choosing one shows that
@@ -9,13 +9,11 @@
  */
 import type { ApiChangeEvent, ApiClearResult, ApiMarkResult, ApiTaskHistory, ApiTaskInstance, ApiTaskInstancePage, ApiTry, TiState } from '../../src/server/api-types.js';
 import { api, enc } from './api.js';
-import { AnsiText } from './ansi.js';
 import { confirmDialog } from './dialogs.js';
 import { bytes, clear, duration, h, sparkline, time } from './dom.js';
 import { describeCounts, describeIds, fillBar, progress, total, type Counts } from './instances.js';
+import { LogView } from './log-view.js';
 
-/** The log viewer keeps at most this much text (the file may be far bigger; download it whole). */
-const MAX_LOG_CHARS = 2_000_000;
 /** Rows of a mapped task's instance list shown at once. */
 const PAGE = 100;
 /** The XCom box shows at most this much of a value (a mapped task's collected list can be long). */
@@ -41,7 +39,7 @@ export class TaskPanel {
   /** Set while an instance of a mapped task is shown: back to its list. */
   private backTo: ListState | null = null;
   private tryNumber = 0;
-  private log: EventSource | null = null;
+  private log: LogView | null = null;
 
   constructor(
     private readonly dagId: string,
@@ -227,8 +225,8 @@ export class TaskPanel {
 
   private render(keepLog = false): void {
     const ti = this.ti!;
-    const logBox = keepLog && this.log !== null ? this.el.querySelector('pre[data-testid="log"]') : null;
-    if (logBox === null) this.stopLog();
+    const kept = keepLog ? this.log : null;
+    if (kept === null) this.stopLog();
     clear(this.el);
     const tryData = ti.tries.find((t) => t.tryNumber === this.tryNumber);
     const mapped = ti.mapIndex >= 0;
@@ -257,11 +255,21 @@ export class TaskPanel {
       ),
     );
     if (this.tryNumber >= 1) {
-      const log = (sub: string) => `/api/v1${this.path(ti.runId, ti.taskId, ti.mapIndex, `/tries/${this.tryNumber}/log${sub}`)}`;
-      this.el.append(
-        h('div', { class: 'toolbar' }, h('strong', {}, `Log of try ${this.tryNumber}`), h('a', { href: log('/download') }, 'download')),
-        logBox ?? this.startLog(log('/stream')),
-      );
+      if (kept !== null) {
+        this.el.append(kept.el);
+        kept.shown();
+      } else {
+        const base = `/dags/${enc(this.dagId)}/runs/${enc(ti.runId)}/tasks/${enc(ti.taskId)}/tries/${this.tryNumber}/log`;
+        const mapIndex = ti.mapIndex;
+        this.log = new LogView((sub, query = {}) => {
+          const q = new URLSearchParams();
+          if (mapIndex >= 0) q.set('mapIndex', String(mapIndex));
+          for (const [k, v] of Object.entries(query)) q.set(k, String(v));
+          const qs = q.toString();
+          return `${base}${sub}${qs === '' ? '' : `?${qs}`}`;
+        }, `Log of try ${this.tryNumber}`);
+        this.el.append(this.log.el);
+      }
     }
     const trend = h('div', { 'data-testid': 'rss-trend' });
     this.el.append(h('strong', {}, `Peak RSS and duration, last 30 runs${mapped ? ` (map index ${ti.mapIndex})` : ''}`), trend);
@@ -287,31 +295,8 @@ export class TaskPanel {
     this.render();
   }
 
-  /** The tail first, then whatever the file grows by (the SSE id is the byte offset, so a reconnect resumes). */
-  private startLog(url: string): HTMLElement {
-    const pre = h('pre', { class: 'log', 'data-testid': 'log', tabindex: 0 });
-    const ansi = new AnsiText();
-    let shown = 0;
-    const source = new EventSource(url);
-    this.log = source;
-    source.addEventListener('log', (e) => {
-      const { text } = JSON.parse((e as MessageEvent<string>).data) as { text: string };
-      if (text === '') return;
-      const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-      ansi.append(pre, text);
-      shown += text.length;
-      // Past the cap, the oldest text goes (the file itself is whole: download it).
-      while (shown > MAX_LOG_CHARS && pre.firstChild) {
-        shown -= pre.firstChild.textContent?.length ?? 0;
-        pre.firstChild.remove();
-      }
-      if (atBottom) pre.scrollTop = pre.scrollHeight;
-    });
-    return pre;
-  }
-
   private stopLog(): void {
-    this.log?.close();
+    this.log?.stop();
     this.log = null;
   }
 
