@@ -16,7 +16,8 @@ export type { Isolation, RunState, TiState };
 
 /** Every error: a stable `code` (kiln's KilnError codes, plus NOT_FOUND, FORBIDDEN, UNSUPPORTED_MEDIA_TYPE, INTERNAL) and a message. */
 export interface ApiError {
-  error: { code: string; message: string };
+  /** `violations`: params a DAG's paramsSchema refused, one `params.<path>: <why>` each (code USAGE). */
+  error: { code: string; message: string; violations?: string[] };
 }
 
 export interface ApiRun {

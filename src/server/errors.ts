@@ -34,7 +34,13 @@ export function errorBody(code: string, message: string): ApiError {
 /** The app's onError: kiln's errors by code, the HTTP layer's by status; anything else is a 500 with no internals. */
 export function respondError(err: unknown, c: Context): Response {
   if (err instanceof HttpError) return c.json(errorBody(err.code, err.message), err.status);
-  if (err instanceof KilnError) return c.json(errorBody(err.code, err.message), STATUS[err.code] ?? 500);
+  if (err instanceof KilnError) {
+    const body = errorBody(err.code, err.message);
+    // Params refused by the DAG's schema: one entry per violation, for forms to place by field.
+    const violations = (err as { violations?: unknown }).violations;
+    if (Array.isArray(violations) && violations.every((v) => typeof v === 'string')) body.error.violations = violations;
+    return c.json(body, STATUS[err.code] ?? 500);
+  }
   return c.json(errorBody('INTERNAL', 'internal error (see the web server log)'), 500);
 }
 

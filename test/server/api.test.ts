@@ -106,7 +106,7 @@ describe.each(databases)('HTTP API on $name', (db) => {
   it('triggers runs with params checked like the CLI, and refuses bad input with a code', async () => {
     const bad = await p.api('/dags/web_demo/runs', { method: 'POST', json: { params: { repeat: 9 } } });
     expect(bad.status).toBe(400);
-    expect(bad.body.error).toEqual({ code: 'USAGE', message: expect.stringMatching(/params\.repeat: must be <= 5/) });
+    expect(bad.body.error).toEqual({ code: 'USAGE', message: expect.stringMatching(/params\.repeat: must be <= 5/), violations: ['params.repeat: must be <= 5'] });
     expect((await p.api('/dags/web_demo/runs', { method: 'POST', json: { params: { colour: 'red' } } })).body.error.message).toMatch(/colour/);
     const ok = await p.api('/dags/web_demo/runs', { method: 'POST', json: { runId: 'api1', params: { greeting: 'hey' } } });
     expect(ok.status).toBe(201);
