@@ -30,7 +30,7 @@ import { jobsForMissedTargets, runProfileJob } from './lib/profile-jobs.mjs';
 import { evaluateTargets } from './lib/targets.mjs';
 
 const BENCH = fileURLToPath(new URL('.', import.meta.url));
-export const CASES = ['limits', 'executor-modes', 'bullmq', 'dags-test', 'scheduler-memory', 'prepared', 'metrics', 'web'];
+export const CASES = ['limits', 'executor-modes', 'bullmq', 'dags-test', 'scheduler-memory', 'prepared', 'metrics', 'web', 'mapping', 'remote', 'postgres'];
 
 const { values: args } = parseArgs({
   options: {

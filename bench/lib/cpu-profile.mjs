@@ -1,7 +1,8 @@
 /**
  * Reads V8 .cpuprofile files (node --cpu-prof) and says where the time went: the hottest
  * functions by self time, and self time grouped by area (kiln's engine, store, executor,
- * runners, drizzle, better-sqlite3, pool libraries, Node internals, GC, idle).
+ * runners, remote parts, drizzle, better-sqlite3, pool libraries, BullMQ and its Redis
+ * client, node-postgres, Node internals, GC, idle).
  */
 import { readFileSync } from 'node:fs';
 
@@ -13,10 +14,13 @@ const AREAS = [
   ['kiln store', (f) => /\/dist\/src\/store\//.test(f.url)],
   ['kiln executor (supervisor)', (f) => /\/dist\/src\/executor\//.test(f.url)],
   ['kiln runners (workers/)', (f) => /\/dist\/workers\//.test(f.url)],
+  ['kiln remote (bullmq executor, worker host)', (f) => /\/dist\/src\/remote\//.test(f.url)],
   ['kiln other', (f) => /\/dist\/src\//.test(f.url)],
   ['drizzle-orm', (f) => /node_modules\/drizzle-orm\//.test(f.url)],
   ['better-sqlite3', (f) => /node_modules\/better-sqlite3\//.test(f.url)],
   ['piscina / tinypool', (f) => /node_modules\/(piscina|tinypool)\//.test(f.url)],
+  ['bullmq / ioredis', (f) => /node_modules\/(bullmq|ioredis|@ioredis|msgpackr|cluster-key-slot|redis-parser|redis-errors|denque|standard-as-callback)\//.test(f.url)],
+  ['pg (node-postgres)', (f) => /node_modules\/(pg|pg-pool|pg-protocol|pg-types|pg-connection-string|pg-int8|postgres-array|postgres-bytea|postgres-date|postgres-interval|pgpass|split2)\//.test(f.url)],
   ['execa / other deps', (f) => /node_modules\//.test(f.url)],
   ['DAG file / bench', (f) => /\.(m?ts|m?js)$/.test(f.url) && !/node:/.test(f.url)],
   ['Node internals', (f) => f.url.startsWith('node:')],

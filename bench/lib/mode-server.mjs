@@ -13,6 +13,9 @@ import { openBenchContext } from './kiln.mjs';
 
 let bench = null;
 
+/** Counters now minus counters before, nested objects too (bench/lib/pg-count.mjs). */
+const countsSince = (now, before) => (typeof now === 'number' ? now - (before ?? 0) : Object.fromEntries(Object.entries(now).map(([k, v]) => [k, countsSince(v, before?.[k])])));
+
 const handlers = {
   /** `metrics: true`: kiln's Prometheus metrics on, as the scheduler wires them; metricsUrl is where to scrape. */
   async open({ home, config, metrics = false }) {
@@ -27,14 +30,38 @@ const handlers = {
   async run({ file, runs }) {
     const found = await bench.loadDag(file);
     bench.probe.take();
+    // PostgreSQL round trips, when bench/lib/pg-count.mjs is preloaded (the postgres case), and
+    // then also the engine's flushes (store.write: one transaction each, never two at once).
+    const pg0 = globalThis.__kilnBenchPgCounts?.();
+    const write = bench.ctx.store.write;
+    const flushes = pg0 ? { n: 0, ms: 0 } : null;
+    if (flushes) {
+      bench.ctx.store.write = async (batch) => {
+        const t0 = performance.now();
+        try {
+          return await write.call(bench.ctx.store, batch);
+        } finally {
+          flushes.n++;
+          flushes.ms += performance.now() - t0;
+        }
+      };
+    }
     const cpu0 = process.cpuUsage();
-    const { wallMs, tis, isolations } = await bench.runConcurrent(found, runs);
+    let result;
+    try {
+      result = await bench.runConcurrent(found, runs);
+    } finally {
+      if (flushes) bench.ctx.store.write = write;
+    }
+    const { wallMs, tis, isolations } = result;
     const cpu = process.cpuUsage(cpu0);
+    const pg1 = globalThis.__kilnBenchPgCounts?.();
     const samples = bench.probe.take();
     return {
       wallMs,
       tis,
       isolations,
+      ...(pg0 ? { pgCounts: countsSince(pg1, pg0), flushes } : {}),
       tiPerSec: tis / (wallMs / 1000),
       // CPU of this process (scheduler, SQLite, and in thread mode the worker threads too).
       cpuMs: (cpu.user + cpu.system) / 1000,
@@ -60,16 +87,18 @@ const handlers = {
       transactions++;
       return write.call(bench.ctx.store, batch);
     };
+    const pg0 = globalThis.__kilnBenchPgCounts?.();
     await session.post('Profiler.start');
     let tis = 0;
     const t0 = performance.now();
     for (let i = 0; i < reps; i++) tis += (await bench.runConcurrent(found, runs)).tis;
     const wallMs = performance.now() - t0;
     const { profile } = await session.post('Profiler.stop');
+    const pg1 = globalThis.__kilnBenchPgCounts?.();
     session.disconnect();
     bench.ctx.store.write = write;
     writeFileSync(out, JSON.stringify(profile));
-    return { out, wallMs, tis, transactions };
+    return { out, wallMs, tis, transactions, ...(pg0 ? { pgCounts: countsSince(pg1, pg0) } : {}) };
   },
   async dagTest({ file }) {
     return bench.dagTest(file);

@@ -38,7 +38,7 @@ export function table(headers, rows) {
 export function target(name, value, goal, better, unit = '') {
   if (value === null || value === undefined) return { name, goal, better, value: null, met: null, verdict: 'not measured' };
   const met = better === 'higher' ? value >= goal : value <= goal;
-  const u = unit === 'x' ? 'x' : unit ? ` ${unit}` : '';
+  const u = unit === 'x' || unit === '%' ? unit : unit ? ` ${unit}` : '';
   let verdict;
   if (met) verdict = `${fmt(value)}${u} ${better === 'higher' ? '>=' : '<='} ${fmt(goal)}${u}`;
   else if (better === 'higher') verdict = `${fmt(value)}${u} is ${fmt((value / goal) * 100)}% of ${fmt(goal)}${u} (short by ${fmt(goal - value)}${u})`;

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { hasRedisServer } from '../helpers/own-redis.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const REDIS_URL = new URL(process.env.KILN_TEST_REDIS_URL || 'redis://127.0.0.1:6379');
@@ -53,6 +54,10 @@ const positive = (s: Summary) => {
 describe('bench harness (smoke scale)', () => {
   it('runs every case and writes the JSON, the report and the charts', async () => {
     const redis = await redisAnswers();
+    // The remote case starts a redis-server of its own; without one it skips itself, with a note.
+    const redisServer = hasRedisServer();
+    if (!redisServer && process.env.CI) throw new Error('no redis-server on this machine (Debian package redis-server); CI is set, so the remote case may not be skipped');
+    if (!redisServer) console.warn('no redis-server on this machine (Debian package redis-server): the smoke run skips the remote case');
     if (!redis && process.env.CI) throw new Error(`Redis not reachable at ${REDIS_URL.href}; CI is set, so the BullMQ case may not be skipped`);
     if (!redis) console.warn(`Redis not reachable at ${REDIS_URL.href}: the smoke run skips the BullMQ case`);
     const out = mkdtempSync(join(tmpdir(), 'kiln-bench-smoke-'));
@@ -125,9 +130,70 @@ describe('bench harness (smoke scale)', () => {
       positive(web.browser.logOpenMs);
     } else expect(web.browser.skipped).toMatch(/not found/);
 
+    const mapping = cases.mapping.result;
+    expect(mapping.params.items).toBe(300);
+    for (const executor of ['thread', 'process']) {
+      for (const shape of ['mapped', 'static']) {
+        const m = mapping.byExecutor[executor][shape];
+        expect(m.tis, `${executor} ${shape}`).toBe(301);
+        positive(m.tiPerSec);
+        positive(m.peakRssBytes);
+        positive(m.processPeakRssBytes);
+      }
+      expect(mapping.byExecutor[executor].ratio.tiPerSec).toBeGreaterThan(0);
+    }
+    expect(mapping.expansion.rows).toBe(300);
+    positive(mapping.expansion.planMs);
+    positive(mapping.expansion.writeMs);
+    positive(mapping.expansion.staticCreateRunMs);
+
+    const remote = cases.remote.result;
+    if (redisServer) {
+      expect(remote.params).toMatchObject({ runs: 2, tasks: 5, hosts: 2 });
+      for (const isolation of ['thread', 'process']) {
+        const x = remote.byIsolation[isolation];
+        for (const side of [x.remote, x.local]) {
+          expect(side.tis, isolation).toBe(10);
+          positive(side.tiPerSec);
+          expect(side.latencyMs.n).toBe(10 * side.reps);
+          expect(side.latencyMs.p50).toBeGreaterThan(0);
+          expect(side.cpuMsPerTi.total).toBeGreaterThanOrEqual(0);
+        }
+        expect(x.ratio).toBeGreaterThan(0);
+        expect(typeof x.addedLatencyMs.p50).toBe('number');
+        expect(x.idle.remote.latencyMs.n).toBe(5 * x.idle.remote.reps);
+      }
+    } else expect(remote.skipped).toMatch(/redis-server/);
+
     if (redis) {
       positive(cases.bullmq.result.bullmq.jobsPerSec);
       positive(cases.bullmq.result.thread.jobsPerSec);
+      // Like with like: BullMQ's sandboxed child processes beside its worker threads.
+      positive(cases.bullmq.result.bullmqProcess.jobsPerSec);
+      expect(cases.bullmq.result.bullmqProcess.children.processes).toBeGreaterThan(0);
+      expect(cases.bullmq.result.ratios.processOverBullmqProcess).toBeGreaterThan(0);
+    }
+
+    // The postgres case makes a database of its own on the server at 127.0.0.1:5432; without a
+    // server it skips itself, with a note (never in CI).
+    const postgres = cases.postgres.result;
+    if (postgres.skipped) {
+      if (process.env.CI) throw new Error(`${postgres.skipped}; CI is set, so the postgres case may not be skipped`);
+      console.warn(postgres.skipped);
+    } else {
+      expect(postgres.e2e).toMatchObject({ runs: 2, tasks: 40 });
+      for (const side of ['sqlite', 'postgres']) {
+        expect(postgres.e2e[side].tis, side).toBe(80);
+        positive(postgres.e2e[side].tiPerSec);
+      }
+      expect(postgres.e2e.postgres.roundTripsPerTi).toBeGreaterThan(0);
+      expect(postgres.e2e.ratio).toBeGreaterThan(0);
+      expect(postgres.schedulers).toMatchObject({ runs: 4, tasks: 40 });
+      for (const side of ['one', 'two']) {
+        expect(postgres.schedulers[side].tis, side).toBe(160);
+        positive(postgres.schedulers[side].tiPerSec);
+      }
+      expect(postgres.schedulers.ratio).toBeGreaterThan(0);
     }
 
     expect(doc.targets.length).toBeGreaterThanOrEqual(10);
