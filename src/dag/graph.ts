@@ -52,28 +52,3 @@ export function downstreamMap(tasks: Iterable<{ taskId: string; upstream: readon
   for (const t of list) for (const up of t.upstream) down.get(up)?.push(t.taskId);
   return down;
 }
-
-/**
- * The most tasks of one depth (longest path from a root) : how many tasks of one run can be
- * ready at once in the common case (a wide fan-out), used to size the workers a cold run
- * starts. Not an upper bound in general (tasks of different depths can overlap).
- */
-export function widestLevel(tasks: Iterable<{ taskId: string; upstream: readonly string[] }>): number {
-  const list = [...tasks];
-  const byId = new Map(list.map((t) => [t.taskId, t]));
-  const depth = new Map<string, number>();
-  const depthOf = (id: string): number => {
-    const known = depth.get(id);
-    if (known !== undefined) return known;
-    depth.set(id, 0); // a cycle (refused at parse) cannot loop here
-    const d = Math.max(-1, ...byId.get(id)!.upstream.filter((u) => byId.has(u)).map(depthOf)) + 1;
-    depth.set(id, d);
-    return d;
-  };
-  const counts = new Map<number, number>();
-  for (const t of list) {
-    const d = depthOf(t.taskId);
-    counts.set(d, (counts.get(d) ?? 0) + 1);
-  }
-  return Math.max(0, ...counts.values());
-}

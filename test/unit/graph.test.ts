@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { downstreamMap, validateGraph, widestLevel } from '../../src/dag/graph.js';
+import { downstreamMap, validateGraph } from '../../src/dag/graph.js';
 import { DagValidationError } from '../../src/errors.js';
 
 /** A graph from `task: [upstreams]`, in insertion order. */
@@ -92,18 +92,5 @@ describe('downstreamMap', () => {
   it('accepts any iterable, e.g. the values of a DAG task map', () => {
     const m = new Map([['a', { taskId: 'a', upstream: [] as string[] }], ['b', { taskId: 'b', upstream: ['a'] }]]);
     expect(downstreamMap(m.values()).get('a')).toEqual(['b']);
-  });
-});
-
-describe('widestLevel', () => {
-  it('counts the tasks of the most populated depth', () => {
-    const t = (taskId: string, upstream: string[] = []) => ({ taskId, upstream });
-    expect(widestLevel([])).toBe(0);
-    expect(widestLevel([t('a'), t('b', ['a']), t('c', ['b'])])).toBe(1);
-    // The example DAG's shape: a chain of 3, a fan-out of 5, then 4 below the last of them.
-    const fan = [t('t0'), t('t1', ['t0']), t('t2', ['t1']), ...['t3', 't4', 't5', 't6', 't7'].map((id) => t(id, ['t2'])), ...['t8', 't9', 't10', 't11'].map((id) => t(id, ['t7']))];
-    expect(widestLevel(fan)).toBe(5);
-    // Depth is the longest path: d sits below both a (depth 0) and c (depth 2).
-    expect(widestLevel([t('a'), t('b', ['a']), t('c', ['b']), t('d', ['a', 'c']), t('e')])).toBe(2);
   });
 });
