@@ -99,9 +99,11 @@ export class RunState {
     const prev = this.tis.get(id)!;
     this.unfinished += (isFinished(prev.state) ? 1 : 0) - (isFinished(next.state) ? 1 : 0);
     this.active += (isActive(next.state) ? 1 : 0) - (isActive(prev.state) ? 1 : 0);
-    const counts = this.byTask.get(next.taskId)!.counts;
-    counts[prev.state]--;
-    counts[next.state]++;
+    const counts = this.byTask.get(next.taskId)?.counts;
+    if (counts !== undefined) {
+      counts[prev.state]--;
+      counts[next.state]++;
+    }
     this.tis.set(id, next);
   }
 
@@ -109,23 +111,24 @@ export class RunState {
   add(ti: TiRow): void {
     const id = tiIdOf(ti);
     this.tis.set(id, ti);
-    const group = this.byTask.get(ti.taskId);
-    if (group === undefined) return; // a task the DAG version no longer has: kept, never scheduled
-    group.ids.push(id);
-    group.counts[ti.state]++;
     if (!isFinished(ti.state)) this.unfinished++;
     if (isActive(ti.state)) this.active++;
+    const group = this.byTask.get(ti.taskId);
+    if (group === undefined) return; // a row of a task its DAG version does not have: counted, never scheduled
+    group.ids.push(id);
+    group.counts[ti.state]++;
   }
 
   /** Drops a task instance (a mapped task's placeholder once it is expanded). */
   remove(id: string): void {
     const ti = this.tis.get(id)!;
     this.tis.delete(id);
-    const group = this.byTask.get(ti.taskId)!;
-    group.ids.splice(group.ids.indexOf(id), 1);
-    group.counts[ti.state]--;
     if (!isFinished(ti.state)) this.unfinished--;
     if (isActive(ti.state)) this.active--;
+    const group = this.byTask.get(ti.taskId);
+    if (group === undefined) return;
+    group.ids.splice(group.ids.indexOf(id), 1);
+    group.counts[ti.state]--;
   }
 
   /**
