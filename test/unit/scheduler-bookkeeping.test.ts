@@ -41,6 +41,19 @@ describe('ReadyQueue', () => {
     q.push(run, 'a', 9, true); // already in: stays where it is
     expect(order(q)).toEqual(['d', 'a', 'c', 'b']);
   });
+
+  it('removes in O(1): a removed entry is never visited and the next drain drops it', () => {
+    const run = newRun();
+    const q = new ReadyQueue();
+    for (const id of ['a', 'b', 'c', 'd']) q.push(run, id, 1);
+    q.remove(run, 'b');
+    q.remove(run, 'c');
+    q.remove(run, 'nope'); // not queued: nothing happens
+    expect(order(q)).toEqual(['a', 'd']);
+    expect(q.size).toBe(2);
+    q.push(run, 'c', 1);
+    expect(order(q)).toEqual(['a', 'd', 'c']);
+  });
 });
 
 describe('OrphanTries', () => {
