@@ -42,7 +42,7 @@ export class DatabaseGauges {
       const d = await this.current();
       return d === null ? [] : pick(d);
     };
-    new GaugeFamily({ name: 'kiln_task_instances', help: 'Unfinished task instances (scheduled, queued, running, up_for_retry) in the database.', labelNames: ['dag_id', 'state'] }, registry, from((d) => d.taskInstances));
+    new GaugeFamily({ name: 'kiln_task_instances', help: 'Unfinished task instances (scheduled, queued, running, up_for_retry, up_for_reschedule) in the database.', labelNames: ['dag_id', 'state'] }, registry, from((d) => d.taskInstances));
     new GaugeFamily({ name: 'kiln_dag_runs', help: 'Queued and running DAG runs in the database.', labelNames: ['dag_id', 'state'] }, registry, from((d) => d.runs));
     new GaugeFamily({
       name: 'kiln_pool_slots',

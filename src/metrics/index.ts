@@ -27,7 +27,7 @@ export interface KilnMetricsOptions {
   processMetrics?: boolean;
 }
 
-const FINAL_TI_STATES = new Set(['success', 'failed', 'skipped', 'upstream_failed']);
+const FINAL_TI_STATES = new Set(['success', 'failed', 'skipped', 'upstream_failed', 'removed']);
 
 export class KilnMetrics implements KilnObserver {
   readonly registry = new Registry();

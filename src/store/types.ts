@@ -413,7 +413,7 @@ export interface Store {
   // Metrics
   /**
    * What the Prometheus endpoint reads at scrape time, in one statement: the unfinished task
-   * instances (scheduled, queued, running, up_for_retry) by DAG, state and pool, the queued
+   * instances (scheduled, queued, running, up_for_retry, up_for_reschedule) by DAG, state and pool, the queued
    * and running runs by DAG, the pools and the number of import errors. The task instances
    * are read through the state index, never by scanning the table.
    */

@@ -78,6 +78,7 @@ describe.each(dialects)('$name store: metricsSnapshot', ({ name, newTarget }) =>
       ['c', { state: 'queued', tryNumber: 1 }],
       ['d', { state: 'scheduled', pool: 'gpu', poolSlots: 2 }],
       ['e', { state: 'up_for_retry', tryNumber: 1 }],
+      ['s', { state: 'up_for_reschedule', tryNumber: 0 }],
       ['f', { state: 'success', tryNumber: 1 }],
       ['g', { state: 'none' }],
     ]));
@@ -94,6 +95,7 @@ describe.each(dialects)('$name store: metricsSnapshot', ({ name, newTarget }) =>
         { dagId: 'etl', state: 'running', pool: 'default_pool', count: 2, poolSlots: 4 },
         { dagId: 'etl', state: 'running', pool: 'gpu', count: 1, poolSlots: 2 },
         { dagId: 'etl', state: 'scheduled', pool: 'gpu', count: 1, poolSlots: 2 },
+        { dagId: 'etl', state: 'up_for_reschedule', pool: 'default_pool', count: 1, poolSlots: 1 },
         { dagId: 'etl', state: 'up_for_retry', pool: 'default_pool', count: 1, poolSlots: 1 },
         { dagId: 'report', state: 'scheduled', pool: 'ghost', count: 1, poolSlots: 1 },
       ],

@@ -93,14 +93,15 @@ describe('KilnMetrics', () => {
     const cb = { ...work('etl', 'manual__1', 'd'), key: 'callback:etl/manual__1/d/1/failure', callback: { kind: 'failure' as const, scope: 'task' as const, state: 'failed', reason: 'exception' as const, error: 'boom', exitCode: null, signal: null } };
     playTry(metrics, executor, cb, { outcome: 'failed', error: { name: 'Error', message: 'the pager is down' } });
     // What the engine commits for tasks a..g.
-    for (const state of ['success', 'success', 'success', 'failed', 'up_for_retry', 'running', 'upstream_failed']) metrics.taskInstanceChanged({ dagId: 'etl', state });
+    for (const state of ['success', 'success', 'success', 'failed', 'up_for_retry', 'running', 'upstream_failed', 'removed', 'up_for_reschedule']) metrics.taskInstanceChanged({ dagId: 'etl', state });
 
     const s = await samples(metrics);
     expect(sampleValue(s, 'kiln_task_instance_starts_total', { dag_id: 'etl' })).toBe(5);
     expect(sampleValue(s, 'kiln_task_instance_finishes_total', { dag_id: 'etl', state: 'success' })).toBe(3);
     expect(sampleValue(s, 'kiln_task_instance_finishes_total', { dag_id: 'etl', state: 'failed' })).toBe(1);
     expect(sampleValue(s, 'kiln_task_instance_finishes_total', { dag_id: 'etl', state: 'upstream_failed' })).toBe(1);
-    expect(s.filter((x) => x.name === 'kiln_task_instance_finishes_total')).toHaveLength(3); // running and up_for_retry are not finishes
+    expect(sampleValue(s, 'kiln_task_instance_finishes_total', { dag_id: 'etl', state: 'removed' })).toBe(1);
+    expect(s.filter((x) => x.name === 'kiln_task_instance_finishes_total')).toHaveLength(4); // running, up_for_retry and up_for_reschedule are not finishes
     expect(sampleValue(s, 'kiln_task_instance_retries_total', { dag_id: 'etl' })).toBe(1);
     expect(sampleValue(s, 'kiln_task_try_exits_total', { dag_id: 'etl', reason: 'exception', signal: '' })).toBe(1);
     expect(sampleValue(s, 'kiln_task_try_exits_total', { dag_id: 'etl', reason: 'signal', signal: 'SIGKILL' })).toBe(1);

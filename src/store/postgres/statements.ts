@@ -403,7 +403,7 @@ export function preparePgStatements(db: NodePgDatabase) {
     metricsSnapshot: db
       .select({ kind: sql<string>`'ti'::text`, name: ti.dagId, state: sql<string>`${ti.state}`, pool: ti.pool, n: sql<number>`count(*)::integer`, slots: sql<number>`sum(${ti.poolSlots})::integer` })
       .from(ti)
-      .where(sql`${ti.state} in ('scheduled', 'queued', 'running', 'up_for_retry')`)
+      .where(sql`${ti.state} in ('scheduled', 'queued', 'running', 'up_for_retry', 'up_for_reschedule')`)
       .groupBy(ti.dagId, ti.state, ti.pool)
       .unionAll(
         db.select({ kind: sql<string>`'run'::text`, name: dagRun.dagId, state: sql<string>`${dagRun.state}`, pool: sql<string>`''::text`, n: sql<number>`count(*)::integer`, slots: sql<number>`0` })

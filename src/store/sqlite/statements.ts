@@ -336,7 +336,7 @@ export function prepareSqliteStatements(db: SqliteDb) {
     metricsSnapshot: () => db
       .select({ kind: sql<string>`'ti'`, name: ti.dagId, state: sql<string>`${ti.state}`, pool: ti.pool, n: sql<number>`count(*)`, slots: sql<number>`sum(${ti.poolSlots})` })
       .from(ti)
-      .where(sql`${ti.state} in ('scheduled', 'queued', 'running', 'up_for_retry')`)
+      .where(sql`${ti.state} in ('scheduled', 'queued', 'running', 'up_for_retry', 'up_for_reschedule')`)
       .groupBy(ti.dagId, ti.state, ti.pool)
       .unionAll(
         db.select({ kind: sql<string>`'run'`, name: dagRun.dagId, state: sql<string>`${dagRun.state}`, pool: sql<string>`''`, n: sql<number>`count(*)`, slots: sql<number>`0` })
