@@ -4,55 +4,23 @@
  * one task's instances paged and counted (taskInstancesOf, taskStateCounts), each through the
  * task-instance primary key, never a scan of the table.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { fillPlaceholders, type SQLWrapper } from 'drizzle-orm';
 import { drizzle as sqliteDrizzle } from 'drizzle-orm/better-sqlite3';
 import { drizzle as pgDrizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
-import { afterAll, afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import type { TiState } from '../../src/dag/types.js';
-import { createStore } from '../../src/store/index.js';
 import { parsePostgresUrl } from '../../src/store/postgres/connection.js';
 import { preparePgStatements } from '../../src/store/postgres/statements.js';
 import { prepareSqliteStatements } from '../../src/store/sqlite/statements.js';
 import type { GridMappedCount, GridTi, Store, TiRow } from '../../src/store/types.js';
-import { createTestSchema, postgresTestUrl } from '../helpers/postgres.js';
+import { storeDialects, type StoreTarget } from './targets.js';
 import { run, ti } from './fixtures.js';
 
-interface Target {
-  url: string;
-  open(): Promise<Store>;
-  dispose(): Promise<void>;
-}
+type Target = StoreTarget;
 
-const sqliteDir = mkdtempSync(join(tmpdir(), 'kiln-mapped-reads-'));
-afterAll(() => rmSync(sqliteDir, { recursive: true, force: true }));
-let sqliteFiles = 0;
-
-const pgUrl = await postgresTestUrl('PostgreSQL mapped-read store tests');
-
-const dialects: Array<{ name: 'sqlite' | 'postgres'; newTarget: (() => Promise<Target>) | null }> = [
-  {
-    name: 'sqlite',
-    newTarget: async () => {
-      const path = join(sqliteDir, `t${++sqliteFiles}`, 'kiln.db');
-      return { url: `sqlite:${path}`, open: () => createStore(`sqlite:${path}`), dispose: async () => {} };
-    },
-  },
-  {
-    name: 'postgres',
-    newTarget:
-      pgUrl === null
-        ? null
-        : async () => {
-            const schema = await createTestSchema(pgUrl, 'kiln_mapped_reads');
-            return { url: schema.url, open: () => createStore(schema.url), dispose: schema.drop };
-          },
-  },
-];
+const dialects = await storeDialects('PostgreSQL mapped-read store tests', 'kiln_mapped_reads');
 
 /** Mapped instance `mapIndex` of task `taskId` in run etl/`runId`. */
 const mi = (runId: string, taskId: string, mapIndex: number, state: TiState, tryNumber = 1): TiRow => ti('etl', runId, taskId, { mapIndex, state, tryNumber });

@@ -3,38 +3,21 @@
  * schema per test): what the scrape-time gauges read, in one statement, and that it reads the
  * task instances through the state index (finished rows pile up; a scrape must not scan them).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { drizzle as pgDrizzle } from 'drizzle-orm/node-postgres';
 import { drizzle as sqliteDrizzle } from 'drizzle-orm/better-sqlite3';
 import pg from 'pg';
-import { afterAll, afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { createStore } from '../../src/store/index.js';
 import { parsePostgresUrl } from '../../src/store/postgres/connection.js';
 import { preparePgStatements } from '../../src/store/postgres/statements.js';
 import { prepareSqliteStatements } from '../../src/store/sqlite/statements.js';
 import type { MetricsSnapshot, Store, TiRow } from '../../src/store/types.js';
-import { createTestSchema, postgresTestUrl } from '../helpers/postgres.js';
+import { storeDialects } from './targets.js';
 import { run, ti } from './fixtures.js';
 
-const sqliteDir = mkdtempSync(join(tmpdir(), 'kiln-metrics-store-'));
-afterAll(() => rmSync(sqliteDir, { recursive: true, force: true }));
-let sqliteFiles = 0;
 
-const pgUrl = await postgresTestUrl('PostgreSQL metrics snapshot store tests');
-
-const dialects: Array<{ name: 'sqlite' | 'postgres'; newTarget: (() => Promise<{ url: string; dispose(): Promise<void> }>) | null }> = [
-  { name: 'sqlite', newTarget: async () => ({ url: `sqlite:${join(sqliteDir, `t${++sqliteFiles}`, 'kiln.db')}`, dispose: async () => {} }) },
-  {
-    name: 'postgres',
-    newTarget: pgUrl === null ? null : async () => {
-      const schema = await createTestSchema(pgUrl, 'kiln_metrics');
-      return { url: schema.url, dispose: schema.drop };
-    },
-  },
-];
+const dialects = await storeDialects('PostgreSQL metrics snapshot store tests', 'kiln_metrics');
 
 /** Sorted, so the dialects' row orders do not matter. */
 function sorted(s: MetricsSnapshot): MetricsSnapshot {

@@ -4,55 +4,23 @@
  * per test. Also: candidates are picked through the dag_run (ended_at) index, and on
  * PostgreSQL a clean never waits for (or deadlocks with) an operator changing a run.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { fillPlaceholders } from 'drizzle-orm';
 import { drizzle as pgDrizzle } from 'drizzle-orm/node-postgres';
 import { drizzle as sqliteDrizzle } from 'drizzle-orm/better-sqlite3';
 import pg from 'pg';
-import { afterAll, afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { createStore } from '../../src/store/index.js';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { parsePostgresUrl } from '../../src/store/postgres/connection.js';
 import { preparePgStatements } from '../../src/store/postgres/statements.js';
 import { EXPIRED_RUNS_START } from '../../src/store/rows.js';
 import { prepareSqliteStatements } from '../../src/store/sqlite/statements.js';
 import type { RunRow, Store } from '../../src/store/types.js';
-import { createTestSchema, postgresTestUrl } from '../helpers/postgres.js';
+import { storeDialects, type StoreTarget } from './targets.js';
 import { run, ti } from './fixtures.js';
 
-interface Target {
-  url: string;
-  open(): Promise<Store>;
-  dispose(): Promise<void>;
-}
+type Target = StoreTarget;
 
-const sqliteDir = mkdtempSync(join(tmpdir(), 'kiln-retention-'));
-afterAll(() => rmSync(sqliteDir, { recursive: true, force: true }));
-let sqliteFiles = 0;
-
-const pgUrl = await postgresTestUrl('PostgreSQL retention store tests');
-
-const dialects: Array<{ name: 'sqlite' | 'postgres'; newTarget: (() => Promise<Target>) | null }> = [
-  {
-    name: 'sqlite',
-    newTarget: async () => {
-      const path = join(sqliteDir, `t${++sqliteFiles}`, 'kiln.db');
-      return { url: `sqlite:${path}`, open: () => createStore(`sqlite:${path}`), dispose: async () => {} };
-    },
-  },
-  {
-    name: 'postgres',
-    newTarget:
-      pgUrl === null
-        ? null
-        : async () => {
-            const schema = await createTestSchema(pgUrl, 'kiln_retention');
-            return { url: schema.url, open: () => createStore(schema.url), dispose: schema.drop };
-          },
-  },
-];
+const dialects = await storeDialects('PostgreSQL retention store tests', 'kiln_retention');
 
 const DAY = 86_400_000;
 const NOW = 1_800_000_000_000;

@@ -3,53 +3,14 @@
  * PostgreSQL in a fresh schema per test (see test/helpers/postgres.ts). Stores are opened
  * through createStore, as kiln opens them.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { createStore } from '../../src/store/index.js';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import type { CallbackRow, Store, TiRow } from '../../src/store/types.js';
-import { createTestSchema, postgresTestUrl } from '../helpers/postgres.js';
+import { storeDialects, type StoreTarget } from './targets.js';
 import { fullTi, run, serializedDag, ti } from './fixtures.js';
 
-/** A place for one test's database: `open()` may be called several times (several processes). */
-interface Target {
-  open(): Promise<Store>;
-  dispose(): Promise<void>;
-}
+type Target = StoreTarget;
 
-interface Dialect {
-  name: 'sqlite' | 'postgres';
-  /** null: this dialect is unavailable here, its tests are skipped. */
-  newTarget: (() => Promise<Target>) | null;
-}
-
-const sqliteDir = mkdtempSync(join(tmpdir(), 'kiln-store-'));
-afterAll(() => rmSync(sqliteDir, { recursive: true, force: true }));
-let sqliteFiles = 0;
-
-const pgUrl = await postgresTestUrl('PostgreSQL store tests');
-
-const dialects: Dialect[] = [
-  {
-    name: 'sqlite',
-    newTarget: async () => {
-      // A nested folder: the store must create it.
-      const path = join(sqliteDir, `t${++sqliteFiles}`, 'kiln.db');
-      return { open: () => createStore(`sqlite:${path}`), dispose: async () => {} };
-    },
-  },
-  {
-    name: 'postgres',
-    newTarget:
-      pgUrl === null
-        ? null
-        : async () => {
-            const schema = await createTestSchema(pgUrl, 'kiln_store');
-            return { open: () => createStore(schema.url), dispose: schema.drop };
-          },
-  },
-];
+const dialects = await storeDialects('PostgreSQL store tests', 'kiln_store');
 
 describe.each(dialects)('$name store', ({ name, newTarget }) => {
   const it = newTarget === null ? test.skip : test;

@@ -5,46 +5,15 @@
  * unexpanded instance (map index -1) with the mapped ones, all or nothing; XComs, callbacks,
  * the change feed and the UI's reads carry the map index.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import type { TiState } from '../../src/dag/types.js';
-import { createStore } from '../../src/store/index.js';
 import type { CallbackRow, Store, TiExpansion, TiRow, TiWrite } from '../../src/store/types.js';
-import { createTestSchema, postgresTestUrl } from '../helpers/postgres.js';
+import { storeDialects, type StoreTarget } from './targets.js';
 import { run, ti } from './fixtures.js';
 
-interface Target {
-  open(): Promise<Store>;
-  dispose(): Promise<void>;
-}
+type Target = StoreTarget;
 
-const sqliteDir = mkdtempSync(join(tmpdir(), 'kiln-mapping-'));
-afterAll(() => rmSync(sqliteDir, { recursive: true, force: true }));
-let sqliteFiles = 0;
-
-const pgUrl = await postgresTestUrl('PostgreSQL task mapping store tests');
-
-const dialects: Array<{ name: 'sqlite' | 'postgres'; newTarget: (() => Promise<Target>) | null }> = [
-  {
-    name: 'sqlite',
-    newTarget: async () => {
-      const path = join(sqliteDir, `t${++sqliteFiles}`, 'kiln.db');
-      return { open: () => createStore(`sqlite:${path}`), dispose: async () => {} };
-    },
-  },
-  {
-    name: 'postgres',
-    newTarget:
-      pgUrl === null
-        ? null
-        : async () => {
-            const schema = await createTestSchema(pgUrl, 'kiln_mapping');
-            return { open: () => createStore(schema.url), dispose: schema.drop };
-          },
-  },
-];
+const dialects = await storeDialects('PostgreSQL task mapping store tests', 'kiln_mapping');
 
 /** Mapped instance `mapIndex` of task `taskId` in run etl/r1. */
 const mi = (taskId: string, mapIndex: number, over: Partial<TiRow> = {}): TiRow => ti('etl', 'r1', taskId, { mapIndex, ...over });
