@@ -182,15 +182,7 @@ export class LogView {
         this.render();
         return;
       }
-      if (data.offset !== this.endByte) {
-        // The file is not the one followed (rewritten or cut): start again from its tail.
-        this.tail();
-        return;
-      }
-      this.size = Math.max(data.size, end);
-      const anchor = this.following ? null : this.anchor();
-      this.appendLive(data.text, end);
-      this.afterChange(anchor, 'start');
+      this.onLive(data, end);
     });
     source.onerror = () => {
       if (gen === this.generation && source.readyState === EventSource.CLOSED) {
@@ -200,7 +192,19 @@ export class LogView {
     };
   }
 
-  /** Follows the file from `endByte` (the window reached its end by scrolling). */
+  /** A live event that continues the window: appended; one that does not (the file was rewritten or cut): start again from the tail. */
+  private onLive(data: { offset: number; text: string; size: number }, end: number): void {
+    if (data.offset !== this.endByte) {
+      this.tail();
+      return;
+    }
+    this.size = Math.max(data.size, end);
+    const anchor = this.following ? null : this.anchor();
+    this.appendLive(data.text, end);
+    this.afterChange(anchor, 'start');
+  }
+
+    /** Follows the file from `endByte` (the window reached its end by scrolling). */
   private followFrom(offset: number): void {
     const gen = this.generation;
     this.closeStream();
@@ -209,14 +213,7 @@ export class LogView {
     source.addEventListener('log', (e) => {
       if (gen !== this.generation) return;
       const { data, end } = parseEvent(e);
-      if (data.offset !== this.endByte) {
-        this.tail();
-        return;
-      }
-      this.size = Math.max(data.size, end);
-      const anchor = this.following ? null : this.anchor();
-      this.appendLive(data.text, end);
-      this.afterChange(anchor, 'start');
+      this.onLive(data, end);
     });
     source.onerror = () => {
       if (gen === this.generation && source.readyState === EventSource.CLOSED) this.setStatus('the live log stopped: End opens it again');
