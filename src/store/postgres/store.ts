@@ -58,6 +58,7 @@ import { migratePostgres } from './migrate.js';
 import { dagRun, dagVersion } from './schema.js';
 import { preparePgStatements, type PgStatements } from './statements.js';
 import { FEED_CHANNEL } from './feed-statements.js';
+import { PgPipeline } from './pipeline.js';
 import { affected, applyPgBatch, planPgBatch, tiColumns } from './write-batch.js';
 
 export async function openPostgresStore(url: string): Promise<Store> {
@@ -88,7 +89,7 @@ class PostgresStore implements Store {
   constructor(private readonly target: PostgresTarget) {
     // connectionTimeoutMillis: a server out of reach fails a call (and the scheduler retries)
     // instead of hanging on the operating system's TCP timeout.
-    this.pool = new pg.Pool({ connectionTimeoutMillis: 10_000, ...target.pool, idleTimeoutMillis: 60_000 });
+    this.pool = new pg.Pool({ connectionTimeoutMillis: 10_000, ...target.pool, idleTimeoutMillis: 60_000, pipeline: true });
     // An idle connection that dies (say, a server restart) is dropped by the pool; without a
     // listener its 'error' event would crash the process.
     this.pool.on('error', () => {});
@@ -100,31 +101,46 @@ class PostgresStore implements Store {
    * Checks out a connection and runs `fn` with its statements, inside BEGIN/COMMIT when
    * `transaction`. A connection that failed mid-way (error event, failed ROLLBACK) is
    * destroyed rather than returned to the pool.
+   *
+   * The connections are pipelined (see pipeline.ts): BEGIN goes out with the transaction's
+   * first statements, and COMMIT with whatever `fn` sent through `pipe` without waiting (the
+   * write batch's last statements), so a transaction costs no round trip of its own. BEGIN
+   * cannot fail while the connection stays up; if it did, pipe's first error would fail the
+   * call at COMMIT.
    */
-  private async use<T>(transaction: boolean, fn: (s: PgStatements) => Promise<T>): Promise<T> {
+  private async use<T>(transaction: boolean, fn: (s: PgStatements, pipe: PgPipeline) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
     const onError = (err: Error) => {
       broken = err;
     };
     client.on('error', onError);
+    const pipe = new PgPipeline();
     try {
       let s = this.statements.get(client);
       if (s === undefined) {
         s = preparePgStatements(drizzle({ client }));
         this.statements.set(client, s);
       }
-      if (!transaction) return await fn(s);
-      await client.query('BEGIN');
+      if (!transaction) {
+        const result = await fn(s, pipe);
+        await pipe.flush();
+        return result;
+      }
+      pipe.send(client.query('BEGIN'));
       try {
-        const result = await fn(s);
-        await client.query('COMMIT');
+        const result = await fn(s, pipe);
+        pipe.send(client.query('COMMIT'));
+        await pipe.flush();
         return result;
       } catch (err) {
+        // Every statement sent is answered before ROLLBACK; the first error sent is the cause
+        // (the later ones only say the transaction was aborted).
+        const first = await pipe.settle();
         await client.query('ROLLBACK').catch((rollbackErr: Error) => {
           broken = rollbackErr;
         });
-        throw err;
+        throw first ?? err;
       }
     } catch (err) {
       if (sqlState(err) === UNDEFINED_TABLE) {
@@ -342,7 +358,7 @@ class PostgresStore implements Store {
   async write(batch: WriteBatch): Promise<WriteBatchResult> {
     const plan = planPgBatch(batch);
     if (plan === null) return batch.expansions === undefined ? { tis: [], runs: [] } : { expansions: [], tis: [], runs: [] };
-    return this.use(plan.transaction, (s) => applyPgBatch(s, batch, plan));
+    return this.use(plan.transaction, (s, pipe) => applyPgBatch(s, batch, plan, pipe));
   }
 
   async findZombies(before: number, limit: number): Promise<TiRow[]> {

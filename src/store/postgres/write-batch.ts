@@ -10,6 +10,7 @@
 import { batchEvents, eventColumns } from '../feed.js';
 import { callbackValues, encodeXcom, mapIndexOf, runWriteValues, tiValues } from '../rows.js';
 import type { TiExpansion, TiKey, TiRow, TiWrite, WriteBatch, WriteBatchResult, XcomWrite } from '../types.js';
+import type { PgPipeline } from './pipeline.js';
 import { TI_COLUMNS, type PgStatements } from './statements.js';
 
 /** What a batch needs before its connection is checked out (see planPgBatch). */
@@ -45,48 +46,58 @@ export function planPgBatch(batch: WriteBatch): PgBatchPlan | null {
   return { xcoms, xcomValues: xcoms.map((x) => encodeXcom(x.value)), transaction: statements > 1 };
 }
 
-/** Applies the batch on one connection (inside BEGIN/COMMIT when plan.transaction). */
-export async function applyPgBatch(s: PgStatements, batch: WriteBatch, plan: PgBatchPlan): Promise<WriteBatchResult> {
+/**
+ * Applies the batch on one connection (inside BEGIN/COMMIT when plan.transaction), in as few
+ * round trips as the answers allow (see pipeline.ts): expansions one by one (each needs the
+ * last answer); then every statement that needs no answer, sent together; then, once their
+ * answers are in, the callbacks owed and the change feed's rows, which the caller's COMMIT
+ * follows without waiting. Queueing within pool limits adds one round trip (writeWithinPools).
+ */
+export async function applyPgBatch(s: PgStatements, batch: WriteBatch, plan: PgBatchPlan, pipe: PgPipeline): Promise<WriteBatchResult> {
   let expansions: boolean[] | undefined;
   if (batch.expansions !== undefined) {
     expansions = [];
     for (const e of batch.expansions) expansions.push(await expand(s, e));
   }
   const tiWrites = batch.tis ?? [];
-  const { tis, poolFull, poolRoom } = tiWrites.some((w) => w.ifPoolFull !== undefined)
-    ? await writeWithinPools(s, tiWrites)
-    : { tis: await compareAndSet(s, tiWrites), poolFull: undefined, poolRoom: undefined };
+  // Sent now, in this order; the pools' lock first, so it is held for as few round trips as can be.
+  const tisWritten = tiWrites.some((w) => w.ifPoolFull !== undefined)
+    ? writeWithinPools(s, tiWrites, pipe)
+    : compareAndSet(s, tiWrites, pipe).then((tis) => ({ tis, poolFull: undefined, poolRoom: undefined }));
   const hb = batch.heartbeats;
   if (hb !== undefined && hb.keys.length > 0) {
-    await s.tiHeartbeats.execute({
-      at: hb.at,
-      dagIds: hb.keys.map((k) => k.dagId),
-      runIds: hb.keys.map((k) => k.runId),
-      taskIds: hb.keys.map((k) => k.taskId),
-      mapIndexes: hb.keys.map(mapIndexOf),
-      tryNumbers: hb.keys.map((k) => k.tryNumber),
-    });
+    pipe.send(
+      s.tiHeartbeats.execute({
+        at: hb.at,
+        dagIds: hb.keys.map((k) => k.dagId),
+        runIds: hb.keys.map((k) => k.runId),
+        taskIds: hb.keys.map((k) => k.taskId),
+        mapIndexes: hb.keys.map(mapIndexOf),
+        tryNumbers: hb.keys.map((k) => k.tryNumber),
+      }),
+    );
   }
   const { xcoms } = plan;
   if (xcoms.length > 0) {
-    await s.xcomUpsertMany.execute({
-      dagIds: xcoms.map((x) => x.dagId),
-      runIds: xcoms.map((x) => x.runId),
-      taskIds: xcoms.map((x) => x.taskId),
-      mapIndexes: xcoms.map(mapIndexOf),
-      values: plan.xcomValues,
-    });
+    pipe.send(
+      s.xcomUpsertMany.execute({
+        dagIds: xcoms.map((x) => x.dagId),
+        runIds: xcoms.map((x) => x.runId),
+        taskIds: xcoms.map((x) => x.taskId),
+        mapIndexes: xcoms.map(mapIndexOf),
+        values: plan.xcomValues,
+      }),
+    );
   }
-  const runs: boolean[] = [];
-  for (const w of batch.runs ?? []) {
-    runs.push(affected(await s.runSet.execute(runWriteValues(w, w.expectStates))));
-  }
+  const runsSet = (batch.runs ?? []).map((w) => pipe.send(s.runSet.execute(runWriteValues(w, w.expectStates))));
+  const { tis, poolFull, poolRoom } = await tisWritten;
+  const runs = (await Promise.all(runsSet)).map(affected);
   // A callback is owed only if the change that owes it applied.
   for (const c of batch.callbacks ?? []) {
     if ((c.ifTi !== undefined && !tis[c.ifTi]) || (c.ifRun !== undefined && !runs[c.ifRun])) continue;
-    await s.callbackInsert.execute(callbackValues(c.row));
+    pipe.send(s.callbackInsert.execute(callbackValues(c.row)));
   }
-  if (batch.callbacksDone?.length) await s.callbacksDelete.execute({ ids: batch.callbacksDone });
+  if (batch.callbacksDone?.length) pipe.send(s.callbacksDelete.execute({ ids: batch.callbacksDone }));
   const result: WriteBatchResult = {
     ...(expansions === undefined ? {} : { expansions }),
     tis,
@@ -95,7 +106,7 @@ export async function applyPgBatch(s: PgStatements, batch: WriteBatch, plan: PgB
   };
   // Last: the feed's lock is held from here to COMMIT (see feed-statements.ts).
   const events = batchEvents(batch, result);
-  if (events.length > 0) await s.eventInsertMany.execute(eventColumns(events, Date.now()));
+  if (events.length > 0) pipe.send(s.eventInsertMany.execute(eventColumns(events, Date.now())));
   return result;
 }
 
@@ -124,37 +135,43 @@ function casStatements(writes: readonly TiWrite[]): number {
   return writes.length > 1 && lastPerKey(writes.map((w) => w.row)).length === writes.length ? 1 : writes.length;
 }
 
-/** Task-instance compare-and-sets (ifPoolFull ignored); per write, did it apply. */
-async function compareAndSet(s: PgStatements, writes: readonly TiWrite[]): Promise<boolean[]> {
+/** Task-instance compare-and-sets (ifPoolFull ignored), all sent at once; per write, did it apply. */
+async function compareAndSet(s: PgStatements, writes: readonly TiWrite[], pipe: PgPipeline): Promise<boolean[]> {
   if (casStatements(writes) === 1 && writes.length > 1) {
-    const applied = await s.tiCompareAndSetMany.execute({
-      ...tiColumns(writes.map((w) => w.row)),
-      expectTryNumbers: writes.map((w) => w.expect.tryNumber),
-      expectStates: writes.map((w) => w.expect.states.join(',')),
-    });
+    const applied = await pipe.send(
+      s.tiCompareAndSetMany.execute({
+        ...tiColumns(writes.map((w) => w.row)),
+        expectTryNumbers: writes.map((w) => w.expect.tryNumber),
+        expectStates: writes.map((w) => w.expect.states.join(',')),
+      }),
+    );
     const tis = writes.map(() => false);
     for (const { ord } of applied) tis[ord - 1] = true;
     return tis;
   }
-  const tis: boolean[] = [];
-  for (const w of writes) tis.push(affected(await s.tiCompareAndSet.execute(tiValues(w.row, w.expect.tryNumber, w.expect.states))));
-  return tis;
+  // One statement per write, in order: PostgreSQL runs them in the order they were sent.
+  const sent = writes.map((w) => pipe.send(s.tiCompareAndSet.execute(tiValues(w.row, w.expect.tryNumber, w.expect.states))));
+  return (await Promise.all(sent)).map(affected);
 }
 
 /**
- * A batch that queues tries within pool limits (see WriteBatch), in four round trips: lock
- * the pools' rows; the other writes; sum the slots in use (after the lock, so this snapshot
- * sees what the scheduler that held it before committed); then each queueing write, in
- * order, if its pool still has room, else its ifPoolFull row.
+ * A batch that queues tries within pool limits (see WriteBatch), in two round trips: lock the
+ * pools' rows, the other writes and the sum of the slots in use, sent together (the sum runs
+ * after the lock is granted, so its snapshot sees what the scheduler that held it before
+ * committed, and after the other writes, so it sees the slots they freed); then each queueing
+ * write, in order, if its pool still has room, else its ifPoolFull row.
  */
-async function writeWithinPools(s: PgStatements, writes: readonly TiWrite[]): Promise<{ tis: boolean[]; poolFull: number[]; poolRoom: Record<string, number> }> {
+async function writeWithinPools(s: PgStatements, writes: readonly TiWrite[], pipe: PgPipeline): Promise<{ tis: boolean[]; poolFull: number[]; poolRoom: Record<string, number> }> {
   const names = [...new Set(writes.filter((w) => w.ifPoolFull !== undefined).map((w) => w.row.pool))];
-  const room: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0])); // a missing pool has no room
-  for (const p of await s.poolLock.execute({ names })) room[p.name] = p.slots;
-  const tis = writes.map(() => false);
+  const locked = pipe.send(s.poolLock.execute({ names }));
   const plain = writes.flatMap((w, i) => (w.ifPoolFull === undefined ? [i] : []));
-  if (plain.length > 0) (await compareAndSet(s, plain.map((i) => writes[i]!))).forEach((ok, k) => (tis[plain[k]!] = ok));
-  for (const u of await s.poolUsed.execute({ names })) room[u.name]! -= u.used;
+  const plainWritten = plain.length > 0 ? compareAndSet(s, plain.map((i) => writes[i]!), pipe) : Promise.resolve([]);
+  const used = pipe.send(s.poolUsed.execute({ names }));
+  const room: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0])); // a missing pool has no room
+  for (const p of await locked) room[p.name] = p.slots;
+  const tis = writes.map(() => false);
+  (await plainWritten).forEach((ok, k) => (tis[plain[k]!] = ok));
+  for (const u of await used) room[u.name]! -= u.used;
   const poolFull: number[] = [];
   const queueing = writes.flatMap((w, i) => {
     if (w.ifPoolFull === undefined) return [];
@@ -165,7 +182,7 @@ async function writeWithinPools(s: PgStatements, writes: readonly TiWrite[]): Pr
     poolFull.push(i);
     return [{ i, write: { row: w.ifPoolFull, expect: w.expect } }];
   });
-  (await compareAndSet(s, queueing.map((q) => q.write))).forEach((ok, k) => {
+  (await compareAndSet(s, queueing.map((q) => q.write), pipe)).forEach((ok, k) => {
     const { i, write } = queueing[k]!;
     tis[i] = ok;
     // A try that did not apply (its run changed under us) took no slot after all.
