@@ -23,6 +23,16 @@ import { Backoff, confirmApplied, type StoreOutage } from './store-outage.js';
  */
 const LAZY_WRITE_MS = 50;
 
+/**
+ * Group commit for slow databases. A flush submits the tries it queued; a fast task ends
+ * within a millisecond, but the next flush (cut at once from what arrived meanwhile) would
+ * leave its end for the flush after, so every slot turned over once per two flushes. When a
+ * flush took long (PostgreSQL: milliseconds, SQLite: tens of microseconds), the next one
+ * waits until the tries the last one submitted have all ended, or for half the last flush's
+ * time (at most GATHER_MAX_MS), whichever comes first. A flush quicker than 2 ms never waits.
+ */
+const GATHER_MAX_MS = 2;
+
 /** What the writer needs of the engine. */
 export interface WriterHost {
   /** Moves ready task instances into `pending` as queued, just before a batch is cut. */
@@ -61,6 +71,11 @@ export class EngineWriter {
   private catchingUp = false;
   private readonly backoff = new Backoff();
   private retryTimer: NodeJS.Timeout | null = null;
+  /** Group commit (see GATHER_MAX_MS): tries the last flush submitted that have not ended yet. */
+  private submittedRunning = 0;
+  /** How long the next flush may wait for them (0: not at all). */
+  private gatherMs = 0;
+  private gathering: { timer: NodeJS.Timeout; done: () => void } | null = null;
 
   constructor(
     private readonly store: Store,
@@ -110,6 +125,11 @@ export class EngineWriter {
     });
   }
 
+  /** A try ended (its result is pending): a flush waiting for the tries it submitted may go. */
+  tryEnded(): void {
+    if (--this.submittedRunning <= 0) this.endGathering();
+  }
+
   /** Resolves when nothing is pending: no writes, no flush in progress. */
   whenIdle(): Promise<void> {
     if (this.failure !== null || (!this.flushing && !this.flushScheduled && this.isPendingEmpty())) return Promise.resolve();
@@ -140,6 +160,7 @@ export class EngineWriter {
         this.unwritten = null;
       }
       do {
+        await this.gathered();
         this.flushAgain = false;
         this.host.dispatch();
         const pending = this.pending;
@@ -167,6 +188,7 @@ export class EngineWriter {
         this.host.failed(err);
       }
     } finally {
+      this.endGathering();
       this.flushing = false;
       if (this.failure !== null || this.isPendingEmpty()) for (const resolve of this.idleWaiters.splice(0)) resolve();
       else this.requestFlush(false); // lazy writes left: the backstop takes them
@@ -179,10 +201,31 @@ export class EngineWriter {
       this.host.committed(p, null, usedAtWrite);
       return;
     }
+    const startedAt = performance.now();
     const written = await this.store.write(batch);
     this.outage.ok();
     const result = retried ? await confirmApplied(this.store, batch, written) : written;
+    const tookMs = performance.now() - startedAt;
+    this.gatherMs = tookMs >= 2 ? Math.min(GATHER_MAX_MS, Math.floor(tookMs / 2)) : 0;
+    this.submittedRunning = p.works.length;
     this.host.committed(p, { batch, written, result }, usedAtWrite);
+  }
+
+  /** Group commit: waits for the tries the last flush submitted (see GATHER_MAX_MS). */
+  private gathered(): Promise<void> | undefined {
+    if (this.gatherMs === 0 || this.submittedRunning <= 0) return undefined;
+    return new Promise((done) => {
+      this.gathering = { timer: setTimeout(() => this.endGathering(), this.gatherMs), done };
+    });
+  }
+
+  private endGathering(): void {
+    const g = this.gathering;
+    if (g === null) return;
+    this.gathering = null;
+    this.submittedRunning = 0;
+    clearTimeout(g.timer);
+    g.done();
   }
 
   private isPendingEmpty(): boolean {

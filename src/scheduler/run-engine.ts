@@ -290,6 +290,7 @@ export class RunEngine {
     }
     // A try's start alone is not worth a transaction (see LAZY_WRITE_MS in engine-writer.ts).
     this.requestFlush(event.type !== 'started');
+    if (event.type === 'finished') this.writer.tryEnded();
   };
 
   /** Re-checks pools/executor room (e.g. after pool sizes changed) and flushes. */
