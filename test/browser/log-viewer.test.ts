@@ -11,14 +11,13 @@
  */
 import { closeSync, existsSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO, runKiln, scratchProject } from '../helpers/cli.js';
+import { chromiumAvailable, openUiPage } from '../helpers/browser.js';
 import { exitOf, startScheduler, until, type SchedulerProcess } from '../fixtures/scheduler/harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) console.warn(`${CHROMIUM} not found: skipping the browser tests of the log viewer (apt-get install chromium)`);
+const hasChromium = chromiumAvailable('the browser tests of the log viewer');
 
 /**
  * The big log: LINES lines of about 100 bytes, each starting with its 7-digit number, 50 MiB.
@@ -109,13 +108,7 @@ describe.skipIf(!hasChromium)('the log viewer in Chromium', () => {
     url = `${new URL(printed).origin}/`;
     auth = { authorization: `Bearer ${new URL(printed).searchParams.get('token')}` };
     await until(async () => ((await (await fetch(`${url}api/v1/dags`, { headers: auth })).json()) as { dags: unknown[] }).dags.length >= 2, 'the DAG folder to be read');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    page.on('request', (r) => requests.push(`${r.method()} ${new URL(r.url()).pathname}${new URL(r.url()).search}`));
-    page.on('dialog', (d) => void d.dismiss()); // a window.alert would mean an error: fail by timing out, visibly
+    ({ browser, page } = await openUiPage({ viewport: { width: 1400, height: 900 }, requests }));
     await page.goto(printed);
     await page.getByTestId('dag-list').getByRole('link', { name: 'ui_log' }).waitFor();
   });

@@ -8,16 +8,15 @@
  *
  * Skipped, with a notice, where /usr/bin/chromium is missing (CI installs it: .ci/run).
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO, runKiln, scratchProject } from '../helpers/cli.js';
+import { chromiumAvailable, openUiPage } from '../helpers/browser.js';
 import { exitOf, startScheduler, until, type SchedulerProcess } from '../fixtures/scheduler/harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) console.warn(`${CHROMIUM} not found: skipping the browser tests of mapped tasks in the web UI (apt-get install chromium)`);
+const hasChromium = chromiumAvailable('the browser tests of mapped tasks in the web UI');
 
 describe.skipIf(!hasChromium)('mapped tasks in the web UI, in Chromium', () => {
   const cwd = scratchProject('kiln-mapped-ui-');
@@ -42,13 +41,7 @@ describe.skipIf(!hasChromium)('mapped tasks in the web UI, in Chromium', () => {
     const printed = await until(() => /kiln web UI: (http:\S+)/.exec(scheduler.output())?.[1], 'the web server URL');
     url = `${new URL(printed).origin}/`;
     auth = { authorization: `Bearer ${new URL(printed).searchParams.get('token')}` };
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    page.on('request', (r) => requests.push(`${r.method()} ${new URL(r.url()).pathname}${new URL(r.url()).search}`));
-    page.on('dialog', (d) => void d.dismiss()); // a window.alert would mean an error: fail by timing out, visibly
+    ({ browser, page } = await openUiPage({ viewport: { width: 1400, height: 900 }, requests }));
     await page.goto(printed);
     await page.getByTestId('dag-list').getByRole('link', { name: 'fan' }).waitFor();
   });

@@ -9,16 +9,15 @@
  *
  * Skipped, with a notice, where /usr/bin/chromium is missing (CI installs it: .ci/run).
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { type Browser, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO, scratchProject } from '../helpers/cli.js';
+import { chromiumAvailable, openUiPage } from '../helpers/browser.js';
 import { exitOf, startScheduler, until, type SchedulerProcess } from '../fixtures/scheduler/harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) console.warn(`${CHROMIUM} not found: skipping the browser tests of the trigger form (apt-get install chromium)`);
+const hasChromium = chromiumAvailable('the browser tests of the trigger form');
 
 describe.skipIf(!hasChromium)('the trigger form in Chromium', () => {
   const cwd = scratchProject('kiln-trigger-form-');
@@ -54,12 +53,7 @@ describe.skipIf(!hasChromium)('the trigger form in Chromium', () => {
     url = `${new URL(printed).origin}/`;
     auth = { authorization: `Bearer ${new URL(printed).searchParams.get('token')}` };
     await until(async () => ((await (await fetch(`${url}api/v1/dags`, { headers: auth })).json()) as { dags: Array<{ dagId: string }> }).dags.some((d) => d.dagId === 'ui_params'), 'the DAG folder to be read');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });
-    page.on('dialog', (d) => void d.dismiss()); // a window.alert would mean an error: fail by timing out, visibly
+    ({ browser, page } = await openUiPage({ viewport: { width: 1200, height: 1000 } }));
     await page.goto(printed);
     await page.getByTestId('dag-list').getByRole('link', { name: 'ui_params' }).waitFor();
   });

@@ -8,17 +8,16 @@
  *
  * Skipped, with a notice, where /usr/bin/chromium is missing (CI installs it: .ci/run).
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scratchProject } from '../helpers/cli.js';
+import { chromiumAvailable, openUiPage } from '../helpers/browser.js';
 import { exitOf, startScheduler, until, type SchedulerProcess } from '../fixtures/scheduler/harness.js';
 import { WEB_FIXTURES } from '../server/web-setup.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) console.warn(`${CHROMIUM} not found: skipping the browser tests of the web UI (apt-get install chromium)`);
+const hasChromium = chromiumAvailable('the browser tests of the web UI');
 
 describe.skipIf(!hasChromium)('web UI in Chromium', () => {
   const cwd = scratchProject('kiln-web-ui-');
@@ -49,13 +48,7 @@ describe.skipIf(!hasChromium)('web UI in Chromium', () => {
     printedUrl = started.printed;
     // The scheduler records the DAG folder on its first pass.
     await until(async () => ((await (await fetch(`${url}api/v1/dags`, { headers: auth })).json()) as { dags: unknown[] }).dags.length > 0, 'the DAG folder to be read');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    page.on('request', (r) => requests.push(`${r.method()} ${new URL(r.url()).pathname}`));
-    page.on('dialog', (d) => void d.dismiss()); // a window.alert would mean an error: fail by timing out, visibly
+    ({ browser, page } = await openUiPage({ viewport: { width: 1400, height: 900 }, requests, withQuery: false }));
   });
 
   afterAll(async () => {
