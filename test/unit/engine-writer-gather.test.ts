@@ -34,7 +34,6 @@ function slowStore(writeMs: number) {
 async function fourTries(writeMs: number): Promise<string[][]> {
   const { store, batches } = slowStore(writeMs);
   const tasks = ['a', 'b', 'c', 'd'];
-  let writer!: EngineWriter;
   const end = (taskId: string) => {
     writer.pending.setTi(run, ti('etl', 'r1', taskId, { state: 'queued', tryNumber: 1 }), ti('etl', 'r1', taskId, { state: 'success', tryNumber: 1 }), ['queued']);
     writer.requestFlush();
@@ -52,7 +51,7 @@ async function fourTries(writeMs: number): Promise<string[][]> {
       throw err;
     },
   };
-  writer = new EngineWriter(store, new StoreOutage(), host);
+  const writer = new EngineWriter(store, new StoreOutage(), host);
   for (const taskId of tasks) {
     writer.pending.setTi(run, ti('etl', 'r1', taskId), ti('etl', 'r1', taskId, { state: 'queued', tryNumber: 1 }), ['none']);
     writer.pending.works.push({ work: { key: `etl/r1/${taskId}/1`, taskId } as TaskWork, run });
