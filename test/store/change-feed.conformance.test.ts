@@ -71,6 +71,36 @@ describe.each(dialects)('$name change feed', ({ open }) => {
     expect(await store.eventIdRange()).toEqual({ first: events[0]!.id, last: events[2]!.id });
   });
 
+  it('appends nothing for a write that did not apply though its row already holds that state: a replayed batch, a stale start beside a heartbeat', async () => {
+    const a = ti('d', 'r1', 'a', { state: 'running', tryNumber: 1 });
+    await store.createRun(run('d', 'r1'), [a, ti('d', 'r1', 'b')]);
+    const start = (await store.readEvents(0, 100)).length;
+    // A replay of queued -> running (it committed once already) beside a heartbeat that touches the row.
+    const replay = await store.write({
+      tis: [{ row: a, expect: { tryNumber: 1, states: ['queued'] } }],
+      heartbeats: { at: 7, keys: [{ dagId: 'd', runId: 'r1', taskId: 'a', mapIndex: -1, tryNumber: 1 }] },
+      runs: [{ dagId: 'd', runId: 'r1', expectStates: ['running'], set: { state: 'success' } }], // the run is queued: stale
+    });
+    expect(replay).toEqual({ tis: [false], runs: [false] });
+    expect((await store.getTaskInstance({ dagId: 'd', runId: 'r1', taskId: 'a' }))!.lastHeartbeatAt).toBe(7);
+    expect((await store.readEvents(0, 100)).length).toBe(start);
+  });
+
+  it('appends the rows a batch queueing within pool limits wrote: a queued try, never a refused one', async () => {
+    await store.setPool({ name: 'one', slots: 1, description: null });
+    const [a, b] = [ti('d', 'r1', 'a', { state: 'scheduled', pool: 'one' }), ti('d', 'r1', 'b', { state: 'scheduled', pool: 'one' })];
+    await store.createRun(run('d', 'r1'), [a, b]);
+    const queue = (row: typeof a) => ({ row: { ...row, state: 'queued' as const, tryNumber: 1 }, expect: { tryNumber: 0, states: ['scheduled' as const] }, ifPoolFull: row });
+    const res = await store.write({ tis: [queue(a), queue(b)], runs: [{ dagId: 'd', runId: 'r1', expectStates: ['queued'], set: { state: 'running', startedAt: 1 } }] });
+    expect(res).toMatchObject({ tis: [true, true], runs: [true], poolFull: [1] });
+    const events = await store.readEvents(0, 100);
+    expect(events.map((e) => [e.kind, e.taskId, e.state, e.tryNumber])).toEqual([
+      ['run', null, 'queued', null],
+      ['ti', 'a', 'queued', 1],
+      ['run', null, 'running', null],
+    ]);
+  });
+
   it('startRun appends the run going to running', async () => {
     await store.createRun(run('d', 'r1', { claimedBy: 's1' }), [ti('d', 'r1', 'a')]);
     expect(await store.startRun('d', 'r1', 's1', 16, 10)).toBe(true);
