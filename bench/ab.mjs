@@ -44,6 +44,11 @@ const ALL_FIGURES = [
   { case: 'postgres', name: '40x40 noop on PostgreSQL, round trips per TI', lower: true, get: (r) => r.cases.postgres.result.e2e.postgres.roundTripsPerTi },
   { case: 'postgres', name: '80x40 on PostgreSQL, one scheduler, TI/s', get: (r) => r.cases.postgres.result.schedulers.one.tiPerSec.median },
   { case: 'postgres', name: '80x40 on PostgreSQL, two schedulers / one', get: (r) => r.cases.postgres.result.schedulers.ratio },
+  { case: 'remote', name: 'remote 40x40, thread, TI/s', get: (r) => r.cases.remote.result.byIsolation.thread.remote.tiPerSec.median },
+  { case: 'remote', name: 'remote / local, thread, same run', get: (r) => r.cases.remote.result.byIsolation.thread.ratio },
+  { case: 'remote', name: 'remote, thread, p50 added latency ms', lower: true, get: (r) => r.cases.remote.result.byIsolation.thread.addedLatencyMs.p50 },
+  { case: 'remote', name: 'remote, thread, CPU ms per TI (all processes)', lower: true, get: (r) => r.cases.remote.result.byIsolation.thread.remote.cpuMsPerTi.total },
+  { case: 'remote', name: 'remote / local, process, same run', get: (r) => r.cases.remote.result.byIsolation.process.ratio },
 ];
 const caseOf = (f) => f.case ?? (f.name.startsWith('dags test') ? 'dags-test' : 'executor-modes');
 const FIGURES = ALL_FIGURES.filter((f) => cases.split(',').includes(caseOf(f)));

@@ -33,7 +33,7 @@ import { connectRedis, loadBullmq, redactUrl, StreamReader, xadd, type Bullmq, t
 import type { BullmqSettings } from './settings.js';
 import {
   BULL_PREFIX, CANCEL_TTL_MS, JOB_NAME, QUEUES_KEY, cancelKey, decode, encode, eventsStream, hostInbox, jobIdOf,
-  type FinishedEvent, type HostCommand, type HostEvent, type HostRecord, type RemoteJob, type RemoteResult,
+  type FinishedEvent, type HostCommand, type HostEvent, type HostRecord, type RemoteJob, type RemoteResult, type StartedReport,
 } from './wire.js';
 
 /** How often in-flight jobs are read back and hosts' liveness polled. */
@@ -308,11 +308,9 @@ export class BullmqExecutor implements Executor {
       case 'started': {
         const entry = this.inFlight.get(event.key);
         if (entry === undefined || entry.started) return;
-        entry.started = true;
-        entry.host = event.host;
         entry.nextCheckAt = at + QUIET_MS;
         if (entry.cancelReason !== null) void this.command(event.host, { type: 'cancel', jobId: entry.jobId, reason: entry.cancelReason }).catch(() => {});
-        this.emit({ type: 'started', key: event.key, isolation: event.isolation, pid: event.pid, threadId: event.threadId, at: event.at });
+        this.started(entry, event.host, event);
         return;
       }
       case 'heartbeat': {
@@ -435,8 +433,16 @@ export class BullmqExecutor implements Executor {
 
   // ---- the end of a try -----------------------------------------------------------------------
 
+  /** A try of ours started on `host`: from its 'started' event, or from its result (a start the host held back). */
+  private started(entry: InFlight, host: string, report: StartedReport): void {
+    entry.started = true;
+    entry.host = host;
+    this.emit({ type: 'started', key: entry.key, isolation: report.isolation, pid: report.pid, threadId: report.threadId, at: report.at });
+  }
+
   private finishWith(entry: InFlight, result: RemoteResult): void {
     if (this.inFlight.get(entry.key) !== entry) return;
+    if (!entry.started && result.started !== undefined) this.started(entry, result.host, result.started);
     const logFile = entry.work?.logFile ?? null;
     // The host's log tail becomes the scheduler's copy (unless both are the same file).
     if (logFile !== null && result.logTail !== null && !(result.hostname === hostname() && result.logFile === logFile)) {

@@ -65,7 +65,15 @@ export interface RemoteResult {
   /** Where the host wrote the log (to skip copying a file onto itself on a shared disk). */
   logFile: string | null;
   logTail: string | null;
+  /**
+   * The try's start, when the host did not report it as a 'started' event of its own: a try
+   * that ends within the host's hold time (STARTED_HOLD_MS in worker-host.ts) reports both
+   * at once, one stream entry per try instead of two.
+   */
+  started?: StartedReport;
 }
+
+export type StartedReport = Pick<Extract<ExecutorEvent, { type: 'started' }>, 'isolation' | 'pid' | 'threadId' | 'at'>;
 
 /** Host -> the executor that submitted the try. */
 export type HostEvent =

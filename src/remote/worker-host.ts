@@ -29,7 +29,7 @@ import { SlotGate } from './slot-gate.js';
 import { connectRedis, loadBullmq, redactUrl, StreamReader, xadd, type Bullmq, type Redis } from './redis.js';
 import {
   BULL_PREFIX, HOSTS_KEY, cancelKey, decode, encode, hostInbox, hostKey,
-  type FinishedEvent, type HostCommand, type HostEvent, type HostRecord, type RemoteJob, type RemoteResult,
+  type FinishedEvent, type HostCommand, type HostEvent, type HostRecord, type RemoteJob, type RemoteResult, type StartedReport,
 } from './wire.js';
 
 export interface WorkerHostOptions {
@@ -81,7 +81,18 @@ interface HostTry {
   cancelReason: string | null;
   finished: (event: FinishedEvent) => void;
   outcome: Promise<RemoteResult>;
+  /** Its start, not reported yet (see STARTED_HOLD_MS). */
+  heldStart: { report: StartedReport; timer: NodeJS.Timeout } | null;
 }
+
+/**
+ * How long a try's start is held back. Most tries of a busy DAG are short: one that ends
+ * within this reports its start with its result, which saves a Redis write on the host and
+ * a stream entry (and a lazy task-instance write) on the scheduler. Anything else the try
+ * sends (an XCom pull, a heartbeat) reports the start first, so the scheduler always sees a
+ * running try before it hears from it; a cancel of a held try reaches it at most this late.
+ */
+const STARTED_HOLD_MS = 5;
 
 export class WorkerHost {
   readonly id: string;
@@ -198,7 +209,7 @@ export class WorkerHost {
     if (this.stopping) return this.giveBack(job, token);
     let finished!: (event: FinishedEvent) => void;
     const ended = new Promise<FinishedEvent>((resolve) => (finished = resolve));
-    const t: HostTry = { jobId, key: job.data.work.key, events: job.data.events, work: null, state: 'waiting', cancelReason: null, finished, outcome: null! };
+    const t: HostTry = { jobId, key: job.data.work.key, events: job.data.events, work: null, state: 'waiting', cancelReason: null, finished, outcome: null!, heldStart: null };
     t.outcome = this.runTry(t, job.data, ended, signal);
     this.tries.set(jobId, t);
     this.byKey.set(t.key, t);
@@ -232,7 +243,10 @@ export class WorkerHost {
       t.work = work;
       t.state = 'running';
       this.local.submit(work);
-      return this.result(await ended, work.logFile);
+      const event = await ended;
+      const started = t.heldStart?.report;
+      this.dropHeldStart(t);
+      return this.result(event, work.logFile, started);
     } finally {
       this.gate.release();
     }
@@ -256,8 +270,8 @@ export class WorkerHost {
     };
   }
 
-  private result(event: FinishedEvent, logFile: string | null): RemoteResult {
-    return { event, host: this.id, hostname: hostname(), logFile, logTail: readTail(logFile) };
+  private result(event: FinishedEvent, logFile: string | null, started?: StartedReport): RemoteResult {
+    return { event, host: this.id, hostname: hostname(), logFile, logTail: readTail(logFile), ...(started === undefined ? {} : { started }) };
   }
 
   private remember(jobId: string, result: RemoteResult): void {
@@ -280,7 +294,9 @@ export class WorkerHost {
       const byStream = new Map<string, string[]>();
       for (const key of event.keys) {
         const t = this.byKey.get(key);
-        if (t !== undefined) byStream.set(t.events, [...(byStream.get(t.events) ?? []), key]);
+        if (t === undefined) continue;
+        this.reportStart(t);
+        byStream.set(t.events, [...(byStream.get(t.events) ?? []), key]);
       }
       for (const [stream, keys] of byStream) this.send(stream, { type: 'heartbeat', keys, at: event.at });
       return;
@@ -288,12 +304,28 @@ export class WorkerHost {
     const t = this.byKey.get(event.key);
     if (t === undefined) return;
     if (event.type === 'started') {
-      this.send(t.events, { type: 'started', key: event.key, host: this.id, isolation: event.isolation, pid: event.pid, threadId: event.threadId, at: event.at });
+      const report: StartedReport = { isolation: event.isolation, pid: event.pid, threadId: event.threadId, at: event.at };
+      t.heldStart = { report, timer: setTimeout(() => this.reportStart(t), STARTED_HOLD_MS) };
     } else if (event.type === 'task-heartbeat') {
+      this.reportStart(t);
       this.send(t.events, event.details === undefined ? { type: 'task-heartbeat', key: event.key, at: event.at } : { type: 'task-heartbeat', key: event.key, details: event.details, at: event.at });
     } else {
       t.finished(event);
     }
+  }
+
+  /** Sends a held start now (see STARTED_HOLD_MS). */
+  private reportStart(t: HostTry): void {
+    const held = t.heldStart;
+    if (held === null) return;
+    this.dropHeldStart(t);
+    this.send(t.events, { type: 'started', key: t.key, host: this.id, ...held.report });
+  }
+
+  private dropHeldStart(t: HostTry): void {
+    if (t.heldStart === null) return;
+    clearTimeout(t.heldStart.timer);
+    t.heldStart = null;
   }
 
   private send(stream: string, event: HostEvent): void {
@@ -311,6 +343,7 @@ export class WorkerHost {
         reject(new Error(`the scheduler did not answer the XCom pull of '${taskId}' within ${XCOM_TIMEOUT_MS / 1000}s`));
       }, XCOM_TIMEOUT_MS);
       this.xcoms.set(requestId, { resolve, reject, timer });
+      this.reportStart(t); // the scheduler answers only a try it knows is running
       this.send(t.events, { type: 'xcom-pull', key: t.key, host: this.id, requestId, dagId, runId, taskId });
     });
   }

@@ -122,6 +122,10 @@ describe.skipIf(!hasRedisServer() && !process.env.CI)('bullmq executor with kiln
     const total = all.find((m) => m.task === 'total')!;
     expect(total.sum).toBe(300 + 30_000);
     expect(all.filter((m) => m.host !== total.host).length).toBeGreaterThan(0);
+    // A short try reports its start with its result (STARTED_HOLD_MS in worker-host.ts): the
+    // start is recorded all the same, with the process the host ran it in.
+    const shown = JSON.parse((await runKiln(['runs', 'show', 'routing', result.runId, '--json'], { cwd })).stdout) as { tasks: Array<{ taskId: string; pid: number | null; startedAt: number | null }> };
+    expect(shown.tasks.filter((t) => t.pid === null || t.startedAt === null)).toEqual([]);
     // Its log came back to the scheduler's logs folder (the workers write in their own).
     const logs = await runKiln(['tasks', 'logs', 'routing', result.runId, 'total'], { cwd });
     expect(logs.stdout).toContain('total 30300');
