@@ -44,8 +44,10 @@ import { EnginePools } from './engine-pools.js';
 import { EngineWriter } from './engine-writer.js';
 import { Backoff, StoreOutage } from './store-outage.js';
 import { dagModuleOf, taskLogFile, taskWork } from './task-work.js';
-import { isActive, isFinished, runKey, RunState, tiId, tiIdOf, type SerializedTask } from './run-state.js';
+import { isActive, isFinished, runKey, RunState, tiId, tiIdOf } from './run-state.js';
 import { EngineMapping } from './engine-mapping.js';
+import { atTaskLimit, queuedRow } from './dispatch-rules.js';
+import { diffReloaded } from './run-reload.js';
 import { FALLBACK_MAX_MAP_LENGTH, unstarted } from './expansion.js';
 import { readTaskResult } from './task-results.js';
 
@@ -618,22 +620,16 @@ export class RunEngine {
       if (!this.pools.fits(ti)) return 'keep';
       const { taskId } = ti;
       const task = run.tasks.get(taskId)!;
-      if (this.atTaskLimit(run, task)) return 'keep';
+      if (atTaskLimit(run, task, this.runs.values())) return 'keep';
       let item: unknown;
       if (ti.mapIndex >= 0) {
         const items = this.mapping.itemsOf(run, taskId);
         if (items === undefined) return 'keep'; // read from the store first (a run loaded after a restart)
         item = items[ti.mapIndex];
       }
-      const tryNumber = ti.tryNumber + 1;
       const isolation = task.isolation ?? this.options.defaultIsolation;
-      const queued: TiRow = {
-        ...ti, state: 'queued', tryNumber, queuedAt: now, queuedBy: this.options.schedulerId, isolation,
-        startedAt: null, endedAt: null, durationMs: null, pid: null, exitCode: null, signal: null, error: null,
-        peakRssBytes: null, cpuMs: null, lastHeartbeatAt: null, nextRetryAt: null,
-        // A sensor's timeout counts from its first poke, across reschedules, retries and restarts.
-        firstPokeAt: task.kind === 'sensor' ? (ti.firstPokeAt ?? now) : (ti.firstPokeAt ?? null),
-      };
+      const queued = queuedRow(ti, task, now, this.options.schedulerId, isolation);
+      const { tryNumber } = queued;
       if (this.options.poolsInStore) {
         run.replace(queued);
         this.pending.setQueued(run, ti, queued, ti);
@@ -646,21 +642,6 @@ export class RunEngine {
       free--;
       return 'drop';
     });
-  }
-
-  /** maxActiveTisPerRun / maxActiveTisPerDag: the task has as many instances queued or running as it may. */
-  private atTaskLimit(run: RunState, task: SerializedTask): boolean {
-    const activeIn = (r: RunState): number => {
-      const c = r.byTask.get(task.taskId)?.counts;
-      return c === undefined ? 0 : c.queued + c.running;
-    };
-    if (task.maxActiveTisPerRun != null && activeIn(run) >= task.maxActiveTisPerRun) return true;
-    if (task.maxActiveTisPerDag != null) {
-      let active = 0;
-      for (const r of this.runs.values()) if (r.run.dagId === run.run.dagId) active += activeIn(r);
-      if (active >= task.maxActiveTisPerDag) return true;
-    }
-    return false;
   }
 
   private releaseSlots(ti: Pick<TiRow, 'pool' | 'poolSlots'>): void {
@@ -838,18 +819,15 @@ export class RunEngine {
 
   /** Takes the database's task instances of a run that was set back to 'queued' under us. */
   private merge(run: RunState, tis: readonly TiRow[]): void {
-    const changed: TiRow[] = [];
-    for (const db of tis) {
+    const diff = diffReloaded(run, tis, (id) => this.pending.hasTi(run, id));
+    if (diff.stale) {
+      this.markStale(run);
+      return;
+    }
+    const { changed } = diff;
+    for (const db of changed) {
       const id = tiIdOf(db);
-      const mem = run.tis.get(id);
-      // Our own pending write to it expects what the database held before: its CAS decides.
-      if (!mem || this.pending.hasTi(run, id)) continue;
-      if (mem.state === db.state && mem.tryNumber === db.tryNumber) continue;
-      if (isActive(db.state)) {
-        // Started by someone else while we hold the run: only a fresh adoption can sort it out.
-        this.markStale(run);
-        return;
-      }
+      const mem = run.tis.get(id)!;
       if (isActive(mem.state)) this.abandonTry(run, mem, `task instance changed by another process (now ${db.state})`);
       run.replace(db);
       this.ready.remove(run, id);
@@ -858,7 +836,6 @@ export class RunEngine {
       run.xcoms.delete(id);
       if (db.state !== 'success') run.decisions.delete(db.taskId);
       if (db.mapIndex >= 0) run.mapItems.delete(db.taskId);
-      changed.push(db);
     }
     run.run = { ...run.run, state: 'running' };
     run.timedOut = false; // cleared after its timeout: it runs again
