@@ -11,16 +11,18 @@
  * folder, bound to 127.0.0.1 on a free port, `--save '' --appendonly no`: the shared Redis on
  * 6379 (the BullMQ case's) is never touched. Every process started here is also killed when
  * the bench process exits without stopping it (a failed case).
- * (The tests' helper test/helpers/own-redis.ts does the same with persistence, for restarts.)
+ * (It shares scripts/redis-server.mjs with the tests' test/helpers/own-redis.ts, which adds
+ * persistence and restarts.)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, hasRedisServer, NO_REDIS_SERVER, spawnRedis } from '../../scripts/redis-server.mjs';
+
+export { hasRedisServer, NO_REDIS_SERVER };
 
 export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
-const REDIS_SERVER = 'redis-server';
 
 /** Every child started here and not yet stopped: killed at exit whatever happens. */
 const alive = new Set();
@@ -28,31 +30,13 @@ process.on('exit', () => {
   for (const child of alive) killTree(child.pid, 'SIGKILL');
 });
 
-export function hasRedisServer() {
-  return spawnSync(REDIS_SERVER, ['--version'], { stdio: 'ignore' }).status === 0;
-}
-
-/** The sentence a case or test prints when it cannot run for want of redis-server. */
-export const NO_REDIS_SERVER = 'no redis-server on this machine (Debian package redis-server)';
-
 /** A private redis-server: { url, port, pid, stop() }. */
 export async function startOwnRedis(dir) {
   mkdirSync(dir, { recursive: true });
   const port = await freePort();
-  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = await spawnRedis({ port, dir, persistent: false });
   alive.add(child);
-  let stderr = '';
-  child.stderr.on('data', (c) => (stderr += c));
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  const deadline = Date.now() + 10_000;
-  while (!(await answers(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      alive.delete(child);
-      throw new Error(`redis-server on port ${port} did not start within 10 s: ${stderr.trim()}`);
-    }
-    await sleep(25);
-  }
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
@@ -175,39 +159,6 @@ function killTree(pid, signal) {
   try {
     process.kill(pid, signal);
   } catch {}
-}
-
-/** True when something answers PING with +PONG on the port. */
-function answers(port) {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    let data = '';
-    socket.setTimeout(500);
-    socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk) => {
-      data += chunk.toString();
-      if (data.includes('\r\n')) {
-        socket.destroy();
-        resolve(data.startsWith('+PONG'));
-      }
-    });
-    socket.on('error', () => resolve(false));
-    socket.on('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function sleep(ms) {

@@ -9,11 +9,13 @@
  * Without `redis-server` the suite is skipped with a notice, except with CI set, where it
  * fails (CI installs it: see .ci/run).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, hasRedisServer, NO_REDIS_SERVER, spawnRedis } from '../../scripts/redis-server.mjs';
+
+export { hasRedisServer };
 
 export interface OwnRedis {
   url: string;
@@ -23,27 +25,17 @@ export interface OwnRedis {
   destroy(): Promise<void>;
 }
 
-export function hasRedisServer(): boolean {
-  return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
-}
-
 export async function ownRedis(suite: string): Promise<OwnRedis | null> {
   if (!hasRedisServer()) {
-    const message = 'no redis-server on this machine (Debian package redis-server)';
-    if (process.env.CI) throw new Error(`${message}; CI is set, so ${suite} may not be skipped`);
-    console.warn(`${message}: skipping ${suite}`);
+    if (process.env.CI) throw new Error(`${NO_REDIS_SERVER}; CI is set, so ${suite} may not be skipped`);
+    console.warn(`${NO_REDIS_SERVER}: skipping ${suite}`);
     return null;
   }
   const dir = mkdtempSync(join(tmpdir(), 'kiln-redis-'));
   const port = await freePort();
   let child: ChildProcess | null = null;
   const start = async (): Promise<void> => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
-    const deadline = Date.now() + 10_000;
-    while (!(await answers(port))) {
-      if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not start within 10 s`);
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+    child = await spawnRedis({ port, dir, persistent: true });
   };
   const stop = async (): Promise<void> => {
     const c = child;
@@ -72,37 +64,4 @@ export async function ownRedis(suite: string): Promise<OwnRedis | null> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** True when something answers PING with +PONG on the port. */
-function answers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    let data = '';
-    socket.setTimeout(500);
-    socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk) => {
-      data += chunk.toString();
-      if (data.includes('\r\n')) {
-        socket.destroy();
-        resolve(data.startsWith('+PONG'));
-      }
-    });
-    socket.on('error', () => resolve(false));
-    socket.on('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
