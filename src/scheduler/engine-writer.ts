@@ -77,11 +77,16 @@ export class EngineWriter {
   private gatherMs = 0;
   private gathering: { timer: NodeJS.Timeout; done: () => void } | null = null;
 
+  /** options.gatherMaxMs: GATHER_MAX_MS unless a test sets it. */
+  private readonly gatherMaxMs: number;
+
   constructor(
     private readonly store: Store,
     private readonly outage: StoreOutage,
     private readonly host: WriterHost,
+    options: { gatherMaxMs?: number } = {},
   ) {
+    this.gatherMaxMs = options.gatherMaxMs ?? GATHER_MAX_MS;
     // Someone's call went through: the database is back, write now rather than after the backoff.
     outage.onRecovered(() => {
       if (this.retryTimer === null) return;
@@ -206,7 +211,7 @@ export class EngineWriter {
     this.outage.ok();
     const result = retried ? await confirmApplied(this.store, batch, written) : written;
     const tookMs = performance.now() - startedAt;
-    this.gatherMs = tookMs >= 2 ? Math.min(GATHER_MAX_MS, Math.floor(tookMs / 2)) : 0;
+    this.gatherMs = tookMs >= 2 ? Math.min(this.gatherMaxMs, Math.floor(tookMs / 2)) : 0;
     this.submittedRunning = p.works.length;
     this.host.committed(p, { batch, written, result }, usedAtWrite);
   }
