@@ -15,7 +15,11 @@
 export class PgPipeline {
   private readonly sent: Array<Promise<unknown>> = [];
 
-  /** Tracks a query already sent; the caller may await it (its answer) or leave it to settle(). */
+  /**
+   * Tracks a query already sent, or a promise derived from such answers; the caller may await
+   * it or leave it to settle(). Every promise that may reject without being awaited must pass
+   * here: an unhandled rejection ends the process.
+   */
   send<T>(query: Promise<T>): Promise<T> {
     // Answered with an error nobody awaits yet: settle() reports it, so no unhandled rejection.
     query.catch(() => undefined);

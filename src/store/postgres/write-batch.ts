@@ -61,9 +61,12 @@ export async function applyPgBatch(s: PgStatements, batch: WriteBatch, plan: PgB
   }
   const tiWrites = batch.tis ?? [];
   // Sent now, in this order; the pools' lock first, so it is held for as few round trips as can be.
-  const tisWritten = tiWrites.some((w) => w.ifPoolFull !== undefined)
-    ? writeWithinPools(s, tiWrites, pipe)
-    : compareAndSet(s, tiWrites, pipe).then((tis) => ({ tis, poolFull: undefined, poolRoom: undefined }));
+  // Tracked by the pipe too: if a later step throws first, its rejection is still handled.
+  const tisWritten = pipe.send<{ tis: boolean[]; poolFull?: number[]; poolRoom?: Record<string, number> }>(
+    tiWrites.some((w) => w.ifPoolFull !== undefined)
+      ? writeWithinPools(s, tiWrites, pipe)
+      : compareAndSet(s, tiWrites, pipe).then((tis) => ({ tis, poolFull: undefined, poolRoom: undefined })),
+  );
   const hb = batch.heartbeats;
   if (hb !== undefined && hb.keys.length > 0) {
     pipe.send(
@@ -165,7 +168,9 @@ async function writeWithinPools(s: PgStatements, writes: readonly TiWrite[], pip
   const names = [...new Set(writes.filter((w) => w.ifPoolFull !== undefined).map((w) => w.row.pool))];
   const locked = pipe.send(s.poolLock.execute({ names }));
   const plain = writes.flatMap((w, i) => (w.ifPoolFull === undefined ? [i] : []));
-  const plainWritten = plain.length > 0 ? compareAndSet(s, plain.map((i) => writes[i]!), pipe) : Promise.resolve([]);
+  // Tracked by the pipe: if the lock's answer is an error (a lost connection), this one is
+  // never awaited here, and an unhandled rejection would end the process.
+  const plainWritten = plain.length > 0 ? pipe.send(compareAndSet(s, plain.map((i) => writes[i]!), pipe)) : Promise.resolve([]);
   const used = pipe.send(s.poolUsed.execute({ names }));
   const room: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0])); // a missing pool has no room
   for (const p of await locked) room[p.name] = p.slots;
