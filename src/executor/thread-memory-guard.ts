@@ -16,9 +16,11 @@
  * system at once, since the allocator may keep it; without this, a quiet thread beside a
  * hog would be stopped on the next tick for the hog's growth.) Another hog grows past its
  * limit again and is caught then.
- * One timer, only while thread tries run. Reading kiln's RSS costs ~14 us, too much for every
- * try start at thousands of tries a second, so a try's baseline is the reading of the last
- * tick before it began (taken fresh only when the guard was idle): at most one tick old.
+ * One timer, while thread tries run and for one tick after the last ends. Reading kiln's RSS
+ * costs ~14 us, too much for every try start at thousands of tries a second, so a try's
+ * baseline is the reading of the last tick before it began: at most one tick old. It is
+ * taken fresh only when the guard was idle for a whole tick: tries that come one at a time
+ * (a chain, a worker host between jobs) would otherwise each pay a fresh reading.
  */
 import type { TaskRun } from './task-run.js';
 
@@ -54,7 +56,6 @@ export class ThreadMemoryGuard {
 
   remove(task: TaskRun): void {
     this.tries.delete(task);
-    if (this.tries.size === 0) this.stop();
   }
 
   stop(): void {
@@ -65,6 +66,10 @@ export class ThreadMemoryGuard {
   /** @internal one tick; public for tests */
   check(): void {
     const rss = (this.lastRssBytes = this.rssBytes());
+    if (this.tries.size === 0) {
+      this.stop(); // a whole tick without thread tries
+      return;
+    }
     let victim: { entry: GuardedThreadTry; busy: number; growth: number } | null = null;
     for (const entry of this.tries.values()) {
       const busy = entry.busyShare(); // read for every try, so each share covers one tick

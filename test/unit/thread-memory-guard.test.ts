@@ -57,3 +57,26 @@ describe('ThreadMemoryGuard', () => {
     guard.stop();
   });
 });
+
+describe('ThreadMemoryGuard readings', () => {
+  it('reads RSS once for tries that come one after another, again only after an idle tick', () => {
+    let reads = 0;
+    const guard = new ThreadMemoryGuard(1e9, () => {}, () => {
+      reads++;
+      return 100 * MiB;
+    });
+    for (let i = 0; i < 50; i++) {
+      const t = fakeTry(`chain${i}`, 50 * MiB, i);
+      guard.add({ task: t, busyShare: () => 0, childRssBytes: () => 0 });
+      guard.remove(t);
+    }
+    expect(reads).toBe(1); // the first try's baseline; the others reuse it (at most a tick old)
+    guard.check(); // a tick with no try: the guard goes idle
+    expect(reads).toBe(2);
+    const late = fakeTry('late', 50 * MiB, 99);
+    guard.add({ task: late, busyShare: () => 0, childRssBytes: () => 0 });
+    expect(reads).toBe(3); // idle for a tick: a fresh baseline
+    expect(late.rssAtStartBytes).toBe(100 * MiB);
+    guard.stop();
+  });
+});
