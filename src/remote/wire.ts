@@ -81,7 +81,7 @@ export type HostEvent =
   | { type: 'heartbeat'; keys: string[]; at: number }
   | { type: 'task-heartbeat'; key: string; details?: unknown; at: number }
   | { type: 'xcom-pull'; key: string; host: string; requestId: number; dagId: string; runId: string; taskId: string }
-  /** A hint sent once the job completed; the job's return value is the same result. */
+  /** A hint sent as the try ends, just before its job is completed with the same result as return value. */
   | { type: 'finished'; key: string; result: RemoteResult };
 
 /** Scheduler -> a host. */

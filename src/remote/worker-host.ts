@@ -6,15 +6,15 @@
  *   job in     -> already run or running here (a redelivery)? its outcome, no second copy
  *              -> fenced (cancelled before it started)? a cancelled outcome, nothing runs
  *              -> wait for a slot (shared by every queue), submit to the local executor
- *   supervisor -> 'started' / heartbeats to the scheduler's stream; 'finished' is the job's
- *                 return value, then a hint on the stream
+ *   supervisor -> 'started' / heartbeats to the scheduler's stream; 'finished' is a hint on
+ *                 the stream, then the job's return value
  *   liveness   -> a beat in Redis (a record with a counter); a lost job lock, or this
  *                 process stopped past zombieTimeoutMs, cancels the tries concerned: the
  *                 scheduler has given them up by then
  *   watchdog   -> a BullMQ Worker that stopped, or takes no job while jobs wait and slots
  *                 are free (after a Redis reconnect, bullmq #2964), is replaced
  */
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -24,6 +24,7 @@ import { createLocalExecutor } from '../executor/local-executor.js';
 import type { Executor, ExecutorEvent, ExecutorOptions, WorkerRecycleReason } from '../executor/types.js';
 import { deserializeError } from '../protocol/errors.js';
 import type { TaskWork } from '../protocol/messages.js';
+import { FilePresence } from './file-presence.js';
 import { cancelled, failedEvent } from './outcomes.js';
 import { SlotGate } from './slot-gate.js';
 import { connectRedis, loadBullmq, redactUrl, StreamReader, xadd, type Bullmq, type Redis } from './redis.js';
@@ -116,6 +117,9 @@ export class WorkerHost {
   private seq = 0;
   private lastBeatTickAt = 0;
   private readonly startedAt = Date.now();
+  /** os.hostname() is a system call: asked once, not for every result. */
+  private readonly machine = hostname();
+  private readonly dagFiles = new FilePresence();
   private stopping = false;
   private stopped: Promise<void> | null = null;
 
@@ -191,9 +195,6 @@ export class WorkerHost {
       this.o.log(`${reason}: cancelling ${jobIds.map((id) => this.tries.get(id)?.key ?? id).join(', ')}`);
       for (const jobId of jobIds) this.cancelTry(jobId, reason);
     });
-    worker.on('completed', (job, result) => {
-      void xadd(this.redis!, job.data.events, encode({ type: 'finished', key: result.event.key, result })).catch(() => {});
-    });
     this.workers.set(queue, worker);
     this.lastJobAt.set(queue, Date.now());
   }
@@ -203,7 +204,7 @@ export class WorkerHost {
     const jobId = job.id!;
     // Redelivered: the outcome of the run that happened (or happens) here, never a second copy.
     const done = this.done.get(jobId);
-    if (done !== undefined) return done;
+    if (done !== undefined) return this.hinted(job.data.events, done);
     const current = this.tries.get(jobId);
     if (current !== undefined) return current.outcome;
     if (this.stopping) return this.giveBack(job, token);
@@ -216,7 +217,7 @@ export class WorkerHost {
     try {
       const result = await t.outcome;
       this.remember(jobId, result);
-      return result;
+      return this.hinted(t.events, result);
     } catch (err) {
       if (err instanceof GiveBack) return this.giveBack(job, token);
       throw err;
@@ -236,7 +237,7 @@ export class WorkerHost {
     }
     try {
       const work = this.localWork(data);
-      if (!existsSync(work.dagFile)) {
+      if (!this.dagFiles.has(work.dagFile)) {
         const message = `the DAG file is not on worker host ${this.id} at ${work.dagFile}: a host needs the scheduler's DAG folder at its own dagsFolder (KILN_DAGS_FOLDER, now ${this.o.dagsFolder})`;
         return this.result(failedEvent(t.key, { name: 'KilnError', code: 'DAG_NOT_FOUND', message }, false), null);
       }
@@ -261,7 +262,7 @@ export class WorkerHost {
   /** The scheduler's paths made this host's: DAG files under its dags folder, logs under its logs folder. */
   private localWork(data: RemoteJob): TaskWork {
     const w = data.work;
-    const snapshot = w.dagSourceFile != null && existsSync(w.dagSourceFile) ? w.dagSourceFile : null;
+    const snapshot = w.dagSourceFile != null && this.dagFiles.has(w.dagSourceFile) ? w.dagSourceFile : null;
     return {
       ...w,
       dagFile: isAbsolute(data.dagPath) ? data.dagPath : join(this.o.dagsFolder, data.dagPath),
@@ -271,7 +272,17 @@ export class WorkerHost {
   }
 
   private result(event: FinishedEvent, logFile: string | null, started?: StartedReport): RemoteResult {
-    return { event, host: this.id, hostname: hostname(), logFile, logTail: readTail(logFile), ...(started === undefined ? {} : { started }) };
+    return { event, host: this.id, hostname: this.machine, logFile, logTail: readTail(logFile), ...(started === undefined ? {} : { started }) };
+  }
+
+  /**
+   * The 'finished' hint goes out before BullMQ moves the job to completed (the caller returns
+   * the result to it), not after: the scheduler acts on the result a round trip sooner. The
+   * job's return value stays the truth that the scheduler reads back if the hint is lost.
+   */
+  private hinted(stream: string, result: RemoteResult): RemoteResult {
+    this.send(stream, { type: 'finished', key: result.event.key, result });
+    return result;
   }
 
   private remember(jobId: string, result: RemoteResult): void {
@@ -380,7 +391,7 @@ export class WorkerHost {
     }
     this.lastBeatTickAt = now;
     const record: HostRecord = {
-      id: this.id, name: this.o.name, hostname: hostname(), pid: process.pid, queues: this.o.queues, slots: this.o.slots,
+      id: this.id, name: this.o.name, hostname: this.machine, pid: process.pid, queues: this.o.queues, slots: this.o.slots,
       running: this.gate.used, seq: ++this.seq, startedAt: this.startedAt, at: now,
     };
     const ttlMs = this.o.zombieTimeoutMs * 3;
@@ -436,9 +447,9 @@ class GiveBack extends Error {}
 
 /** The end of a try's log (all of it when small), or null when it wrote none. */
 function readTail(file: string | null): string | null {
-  if (file === null || !existsSync(file)) return null;
+  if (file === null) return null;
   try {
-    const size = statSync(file).size;
+    const size = statSync(file).size; // throws when the try wrote no log
     const length = Math.min(size, LOG_TAIL_BYTES);
     const buffer = Buffer.alloc(length);
     const fd = openSync(file, 'r');
