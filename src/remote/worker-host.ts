@@ -120,6 +120,7 @@ export class WorkerHost {
   /** os.hostname() is a system call: asked once, not for every result. */
   private readonly machine = hostname();
   private readonly dagFiles = new FilePresence();
+  private readonly snapshots = new FilePresence({ rememberMissing: true });
   private stopping = false;
   private stopped: Promise<void> | null = null;
 
@@ -262,7 +263,7 @@ export class WorkerHost {
   /** The scheduler's paths made this host's: DAG files under its dags folder, logs under its logs folder. */
   private localWork(data: RemoteJob): TaskWork {
     const w = data.work;
-    const snapshot = w.dagSourceFile != null && this.dagFiles.has(w.dagSourceFile) ? w.dagSourceFile : null;
+    const snapshot = w.dagSourceFile != null && this.snapshots.has(w.dagSourceFile) ? w.dagSourceFile : null;
     return {
       ...w,
       dagFile: isAbsolute(data.dagPath) ? data.dagPath : join(this.o.dagsFolder, data.dagPath),
@@ -449,7 +450,8 @@ class GiveBack extends Error {}
 function readTail(file: string | null): string | null {
   if (file === null) return null;
   try {
-    const size = statSync(file).size; // throws when the try wrote no log
+    const size = statSync(file, { throwIfNoEntry: false })?.size; // a throw costs more than the read
+    if (size === undefined) return null; // the try wrote no log
     const length = Math.min(size, LOG_TAIL_BYTES);
     const buffer = Buffer.alloc(length);
     const fd = openSync(file, 'r');

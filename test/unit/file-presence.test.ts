@@ -6,10 +6,10 @@ describe('FilePresence', () => {
   it('asks the file system once per file within rememberMs, and again after it', () => {
     let now = 0;
     const asked: string[] = [];
-    const presence = new FilePresence(1_000, () => now, (path) => {
+    const presence = new FilePresence({ rememberMs: 1_000, now: () => now, exists: (path) => {
       asked.push(path);
       return true;
-    });
+    } });
     for (let i = 0; i < 100; i++) expect(presence.has('/dags/a.ts')).toBe(true);
     expect(presence.has('/dags/b.ts')).toBe(true);
     expect(asked).toEqual(['/dags/a.ts', '/dags/b.ts']);
@@ -25,10 +25,10 @@ describe('FilePresence', () => {
     let now = 0;
     let present = false;
     let asks = 0;
-    const presence = new FilePresence(1_000, () => now, () => {
+    const presence = new FilePresence({ rememberMs: 1_000, now: () => now, exists: () => {
       asks++;
       return present;
-    });
+    } });
     expect(presence.has('/dags/late.ts')).toBe(false);
     expect(presence.has('/dags/late.ts')).toBe(false);
     expect(asks).toBe(2);
@@ -39,5 +39,19 @@ describe('FilePresence', () => {
     expect(presence.has('/dags/late.ts')).toBe(false);
     expect(presence.has('/dags/late.ts')).toBe(false);
     expect(asks).toBe(5);
+  });
+
+  it('remembers a missing file too when asked to (version snapshots a host does not have)', () => {
+    let now = 0;
+    let asks = 0;
+    const presence = new FilePresence({ rememberMs: 1_000, rememberMissing: true, now: () => now, exists: () => {
+      asks++;
+      return false;
+    } });
+    for (let i = 0; i < 10; i++) expect(presence.has('/home/sources/v1/a.ts')).toBe(false);
+    expect(asks).toBe(1);
+    now = 1_000;
+    expect(presence.has('/home/sources/v1/a.ts')).toBe(false);
+    expect(asks).toBe(2);
   });
 });
