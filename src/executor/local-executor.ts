@@ -82,7 +82,8 @@ class LocalExecutor implements Executor, TaskRunOwner {
       this.spawnRuntime ??= await import('./runtimes/spawn.js'); // nothing to pre-warm: every try starts its own process
       return;
     }
-    const { started, errors } = await this.pool(isolation).warm(this.s.warmWorkers);
+    // Ready once one worker is: the rest warm up while the caller parses and dispatches.
+    const { started, errors } = await this.pool(isolation).warm(this.s.warmWorkers, { firstOnly: true });
     if (started === 0 && errors[0] !== undefined) {
       throw new KilnError('EXECUTOR', `could not start any ${isolation} worker: ${errorMessage(errors[0])}`, { cause: errors[0] });
     }

@@ -57,11 +57,25 @@ export class WorkerPool {
 
   constructor(private readonly config: PoolConfig) {}
 
-  /** Starts workers until `count` are alive; resolves with how many started. */
-  async warm(count: number): Promise<{ started: number; errors: Error[] }> {
+  /**
+   * Starts workers until `count` are alive; resolves with how many started, once every start
+   * has settled. With `firstOnly` it resolves as soon as one has started (started: 1) and the
+   * others go on starting meanwhile: a caller with work to do (parse DAG files, dispatch the
+   * first tries) need not wait for the last of them. It rejects with nothing: when every
+   * start failed, started is 0 and errors says why.
+   */
+  async warm(count: number, { firstOnly = false }: { firstOnly?: boolean } = {}): Promise<{ started: number; errors: Error[] }> {
     this.wanted = Math.max(this.wanted, Math.min(count, this.config.maxWorkers));
     const starts: Array<Promise<void>> = [];
     while (this.live.size < this.wanted) starts.push(this.startWorker());
+    if (firstOnly && starts.length > 0) {
+      try {
+        await Promise.any(starts); // it handles every start's rejection, later ones included
+        return { started: 1, errors: [] };
+      } catch (err) {
+        return { started: 0, errors: (err as AggregateError).errors as Error[] };
+      }
+    }
     const settled = await Promise.allSettled(starts);
     const errors = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as Error] : []));
     return { started: settled.length - errors.length, errors };

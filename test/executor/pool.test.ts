@@ -23,9 +23,11 @@ class FakeWorker implements PooledWorker {
     readonly id: number,
     private readonly startOk: boolean,
     private readonly journal: string[],
+    private readonly startGate: Promise<void> = Promise.resolve(),
   ) {}
   async start() {
     this.journal.push(`start ${this.id}`);
+    await this.startGate;
     if (!this.startOk) {
       this.state = 'failed';
       throw new Error(`worker ${this.id} failed to start`);
@@ -46,13 +48,13 @@ class FakeWorker implements PooledWorker {
   }
 }
 
-function pool(overrides: Partial<PoolConfig> & { startOk?: (id: number) => boolean } = {}) {
+function pool(overrides: Partial<PoolConfig> & { startOk?: (id: number) => boolean; startGate?: (id: number) => Promise<void> } = {}) {
   const journal: string[] = [];
   const created: FakeWorker[] = [];
   const p = new WorkerPool({
     maxWorkers: 2,
     create: () => {
-      const w = new FakeWorker(created.length + 1, overrides.startOk?.(created.length + 1) ?? true, journal);
+      const w = new FakeWorker(created.length + 1, overrides.startOk?.(created.length + 1) ?? true, journal, overrides.startGate?.(created.length + 1));
       created.push(w);
       return w;
     },
@@ -150,6 +152,49 @@ describe('WorkerPool', () => {
     w.tasksRun = 0;
     w.recycleRequested = true;
     expect(shouldRecycle(w, limits)).toBe(true);
+  });
+});
+
+describe('WorkerPool.warm', () => {
+  it('firstOnly: resolves once one worker is up while the others go on starting', async () => {
+    const opened = new Map<number, () => void>();
+    const { p, created } = pool({ maxWorkers: 3, startGate: (id) => new Promise<void>((resolve) => opened.set(id, resolve)) });
+    let warmed: { started: number; errors: Error[] } | null = null;
+    const warming = p.warm(3, { firstOnly: true }).then((r) => (warmed = r));
+    await vi.waitFor(() => expect(created).toHaveLength(3));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(warmed).toBeNull(); // none up yet
+    opened.get(2)!();
+    await warming;
+    expect(warmed).toEqual({ started: 1, errors: [] });
+    expect(p.counts()).toEqual({ workers: 3, idle: 1 }); // two still starting
+    opened.get(1)!();
+    opened.get(3)!();
+    await vi.waitFor(() => expect(p.counts()).toEqual({ workers: 3, idle: 3 }));
+    await p.close();
+  });
+
+  it('firstOnly: when every start fails, says so with their errors', async () => {
+    const { p } = pool({ maxWorkers: 2, startOk: () => false, maxStartFailures: 1000 });
+    const warmed = await p.warm(2, { firstOnly: true });
+    expect(warmed.started).toBe(0);
+    expect(warmed.errors.map((e) => e.message)).toEqual(['worker 1 failed to start', 'worker 2 failed to start']);
+    await p.close();
+  });
+
+  it('without firstOnly: resolves once every start has settled', async () => {
+    const opened = new Map<number, () => void>();
+    const { p } = pool({ maxWorkers: 2, startGate: (id) => new Promise<void>((resolve) => opened.set(id, resolve)) });
+    let done = false;
+    const warming = p.warm(2).then(() => (done = true));
+    await vi.waitFor(() => expect(opened.size).toBe(2));
+    opened.get(1)!();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(done).toBe(false);
+    opened.get(2)!();
+    await warming;
+    expect(p.counts()).toEqual({ workers: 2, idle: 2 });
+    await p.close();
   });
 });
 
