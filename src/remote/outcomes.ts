@@ -18,3 +18,14 @@ export function cancelled(key: string, reason: string): FinishedEvent {
 export function lost(key: string, message: string): FinishedEvent {
   return failedEvent(key, { name: 'KilnError', code: 'WORKER_HOST_LOST', message }, false);
 }
+
+/**
+ * The end of a try its host cancelled on its own (its job's lock lost, BullMQ's abort, the
+ * host silent past zombieTimeoutMs): lost, retried if retries are left, never a cancel that
+ * the scheduler would take as final. A try that ended otherwise before the cancel reached it
+ * keeps its own end.
+ */
+export function endOfHostCancel(event: FinishedEvent, host: string, reason: string): FinishedEvent {
+  if (event.outcome === 'success' || event.error?.code !== 'TASK_CANCELLED') return event;
+  return { ...lost(event.key, `worker host ${host} gave the try up: ${reason}`), durationMs: event.durationMs, usage: event.usage };
+}

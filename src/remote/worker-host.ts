@@ -25,7 +25,7 @@ import type { Executor, ExecutorEvent, ExecutorOptions, WorkerRecycleReason } fr
 import { deserializeError } from '../protocol/errors.js';
 import type { TaskWork } from '../protocol/messages.js';
 import { FilePresence } from './file-presence.js';
-import { cancelled, failedEvent } from './outcomes.js';
+import { cancelled, endOfHostCancel, failedEvent } from './outcomes.js';
 import { SlotGate } from './slot-gate.js';
 import { connectRedis, loadBullmq, redactUrl, StreamReader, xadd, type Bullmq, type Redis } from './redis.js';
 import {
@@ -80,6 +80,12 @@ interface HostTry {
   work: TaskWork | null;
   state: 'waiting' | 'running';
   cancelReason: string | null;
+  /**
+   * Cancelled by this host (its job's lock lost, BullMQ's abort, this host silent too long),
+   * not by the scheduler: the try ends as lost (retried if retries are left), never as a
+   * cancel, which the scheduler would take as final.
+   */
+  cancelledByHost: boolean;
   finished: (event: FinishedEvent) => void;
   outcome: Promise<RemoteResult>;
   /** Its start, not reported yet (see STARTED_HOLD_MS). */
@@ -194,7 +200,7 @@ export class WorkerHost {
     worker.on('lockRenewalFailed', (jobIds) => {
       const reason = "this host lost the job's lock in Redis; the scheduler gives the try up";
       this.o.log(`${reason}: cancelling ${jobIds.map((id) => this.tries.get(id)?.key ?? id).join(', ')}`);
-      for (const jobId of jobIds) this.cancelTry(jobId, reason);
+      for (const jobId of jobIds) this.cancelTry(jobId, reason, true);
     });
     this.workers.set(queue, worker);
     this.lastJobAt.set(queue, Date.now());
@@ -211,7 +217,7 @@ export class WorkerHost {
     if (this.stopping) return this.giveBack(job, token);
     let finished!: (event: FinishedEvent) => void;
     const ended = new Promise<FinishedEvent>((resolve) => (finished = resolve));
-    const t: HostTry = { jobId, key: job.data.work.key, events: job.data.events, work: null, state: 'waiting', cancelReason: null, finished, outcome: null!, heldStart: null };
+    const t: HostTry = { jobId, key: job.data.work.key, events: job.data.events, work: null, state: 'waiting', cancelReason: null, cancelledByHost: false, finished, outcome: null!, heldStart: null };
     t.outcome = this.runTry(t, job.data, ended, signal);
     this.tries.set(jobId, t);
     this.byKey.set(t.key, t);
@@ -229,11 +235,11 @@ export class WorkerHost {
   }
 
   private async runTry(t: HostTry, data: RemoteJob, ended: Promise<FinishedEvent>, signal: AbortSignal | undefined): Promise<RemoteResult> {
-    signal?.addEventListener('abort', () => this.cancelTry(t.jobId, 'BullMQ cancelled the job'), { once: true });
+    signal?.addEventListener('abort', () => this.cancelTry(t.jobId, 'BullMQ cancelled the job', true), { once: true });
     const fence = await this.redis!.get(cancelKey(t.jobId));
     if (fence !== null) return this.result(cancelled(t.key, `before it started: ${fence}`), null);
     if (!(await this.gate.acquire(t))) {
-      if (t.cancelReason !== null) return this.result(cancelled(t.key, `before it started: ${t.cancelReason}`), null);
+      if (t.cancelReason !== null) return this.result(this.cancelEnd(t, cancelled(t.key, `before it started: ${t.cancelReason}`)), null);
       throw new GiveBack(); // stopping before it started: another host may take it
     }
     try {
@@ -245,7 +251,7 @@ export class WorkerHost {
       t.work = work;
       t.state = 'running';
       this.local.submit(work);
-      const event = await ended;
+      const event = this.cancelEnd(t, await ended);
       const started = t.heldStart?.report;
       this.dropHeldStart(t);
       return this.result(event, work.logFile, started);
@@ -286,15 +292,21 @@ export class WorkerHost {
     return result;
   }
 
+  /** A try this host cancelled itself ends as lost (see HostTry.cancelledByHost). */
+  private cancelEnd(t: HostTry, event: FinishedEvent): FinishedEvent {
+    return t.cancelledByHost ? endOfHostCancel(event, this.id, t.cancelReason!) : event;
+  }
+
   private remember(jobId: string, result: RemoteResult): void {
     this.done.set(jobId, { ...result, logTail: null });
     if (this.done.size > DONE_REMEMBERED) this.done.delete(this.done.keys().next().value!);
   }
 
-  private cancelTry(jobId: string, reason: string): void {
+  private cancelTry(jobId: string, reason: string, byHost: boolean): void {
     const t = this.tries.get(jobId);
     if (t === undefined || t.cancelReason !== null) return;
     t.cancelReason = reason;
+    t.cancelledByHost = byHost;
     if (t.state === 'waiting') this.gate.cancel(t);
     else this.local.cancel(t.key, reason);
   }
@@ -364,7 +376,7 @@ export class WorkerHost {
     const command = decode<HostCommand>(payload);
     if (command === null) return;
     if (command.type === 'cancel') {
-      this.cancelTry(command.jobId, command.reason);
+      this.cancelTry(command.jobId, command.reason, false);
       return;
     }
     const pending = this.xcoms.get(command.requestId);
@@ -388,7 +400,7 @@ export class WorkerHost {
     if (this.lastBeatTickAt !== 0 && now - this.lastBeatTickAt > this.o.zombieTimeoutMs) {
       const reason = `this worker host was silent for ${Math.round((now - this.lastBeatTickAt) / 1000)}s, past zombieTimeoutMs; the scheduler gave its tries up`;
       if (this.tries.size > 0) this.o.log(`${reason}: cancelling ${this.tries.size} tries`);
-      for (const jobId of [...this.tries.keys()]) this.cancelTry(jobId, reason);
+      for (const jobId of [...this.tries.keys()]) this.cancelTry(jobId, reason, true);
     }
     this.lastBeatTickAt = now;
     const record: HostRecord = {

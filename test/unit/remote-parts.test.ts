@@ -4,6 +4,7 @@ import { serializeDag } from '../../src/dag/serialize.js';
 import { BullmqExecutor } from '../../src/remote/bullmq-executor.js';
 import { freeSlotsFor, hostCapacity } from '../../src/remote/host-capacity.js';
 import { HostLiveness } from '../../src/remote/host-liveness.js';
+import { cancelled, endOfHostCancel } from '../../src/remote/outcomes.js';
 import { bullPriority } from '../../src/remote/priority.js';
 import { bullmqSettings } from '../../src/remote/settings.js';
 import { SlotGate } from '../../src/remote/slot-gate.js';
@@ -142,5 +143,18 @@ describe('remote: priorities', () => {
     expect(bullPriority(1e9)).toBe(1);
     expect(bullPriority(-1e9)).toBe(2_097_151);
     expect(bullPriority(0)).toBeGreaterThan(0);
+  });
+});
+
+describe('remote: a try its host cancelled on its own', () => {
+  it('ends as lost, retried if retries are left, not as a final cancel; other ends stay', () => {
+    const cancel = { ...cancelled('d/r/t/1', "this host lost the job's lock in Redis"), durationMs: 12 };
+    const end = endOfHostCancel(cancel, 'w1-abc', "this host lost the job's lock in Redis");
+    expect(end).toMatchObject({ key: 'd/r/t/1', outcome: 'failed', noRetry: false, durationMs: 12 });
+    expect(end.error).toMatchObject({ code: 'WORKER_HOST_LOST', message: "worker host w1-abc gave the try up: this host lost the job's lock in Redis" });
+    const success = { ...cancel, outcome: 'success' as const, error: null, noRetry: false };
+    expect(endOfHostCancel(success, 'w1-abc', 'x')).toBe(success);
+    const failedOnItsOwn = { ...cancel, error: { name: 'Error', message: 'boom' }, noRetry: false };
+    expect(endOfHostCancel(failedOnItsOwn, 'w1-abc', 'x')).toBe(failedOnItsOwn);
   });
 });
