@@ -14,17 +14,18 @@
  *   watchdog   -> a BullMQ Worker that stopped, or takes no job while jobs wait and slots
  *                 are free (after a Redis reconnect, bullmq #2964), is replaced
  */
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { Job, Queue, Worker } from 'bullmq';
+import type { Job, Worker } from 'bullmq';
 import type { Isolation } from '../dag/types.js';
 import { createLocalExecutor } from '../executor/local-executor.js';
 import type { Executor, ExecutorEvent, ExecutorOptions, WorkerRecycleReason } from '../executor/types.js';
 import { deserializeError } from '../protocol/errors.js';
 import type { TaskWork } from '../protocol/messages.js';
+import { ConsumerWatchdog } from './consumer-watchdog.js';
 import { FilePresence } from './file-presence.js';
+import { readLogTail } from './log-tail.js';
 import { cancelled, endOfHostCancel, failedEvent } from './outcomes.js';
 import { SlotGate } from './slot-gate.js';
 import { connectRedis, loadBullmq, redactUrl, StreamReader, xadd, type Bullmq, type Redis } from './redis.js';
@@ -63,14 +64,9 @@ export interface LocalObserver {
   workerRecycled(isolation: Isolation, reason: WorkerRecycleReason): void;
 }
 
-/** The most of a try's log sent back to the scheduler. */
-const LOG_TAIL_BYTES = 256 * 1024;
 /** Outcomes remembered (without their log) to answer a redelivered job without running it again. */
 const DONE_REMEMBERED = 1_000;
 const XCOM_TIMEOUT_MS = 60_000;
-const WATCHDOG_MS = 5_000;
-/** A Worker with free slots that took no job this long while jobs waited is replaced. */
-const STUCK_MS = 15_000;
 
 interface HostTry {
   jobId: string;
@@ -109,9 +105,7 @@ export class WorkerHost {
   private readonly byKey = new Map<string, HostTry>();
   private readonly done = new Map<string, RemoteResult>();
   private readonly workers = new Map<string, Worker>();
-  private readonly probes = new Map<string, Queue>();
-  private readonly lastJobAt = new Map<string, number>();
-  private readonly stuckSince = new Map<string, number>();
+  private readonly watchdog: ConsumerWatchdog;
   private readonly xcoms = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   private nextRequestId = 1;
   private bull: Bullmq | null = null;
@@ -119,7 +113,6 @@ export class WorkerHost {
   private inboxConnection: Redis | null = null;
   private inbox: StreamReader | null = null;
   private beatTimer: NodeJS.Timeout | null = null;
-  private watchdog: NodeJS.Timeout | null = null;
   private seq = 0;
   private lastBeatTickAt = 0;
   private readonly startedAt = Date.now();
@@ -150,6 +143,16 @@ export class WorkerHost {
       ...(observe ? { onWorkerRecycled: (isolation: Isolation, reason: WorkerRecycleReason) => observe.workerRecycled(isolation, reason) } : {}),
     });
     this.local = observe ? observe.executor(local) : local;
+    this.watchdog = new ConsumerWatchdog({
+      consumers: () => this.workers,
+      freeSlots: () => this.gate.free,
+      openProbe: (queue) => {
+        const probe = new this.bull!.Queue(queue, { connection: this.redis!, prefix: BULL_PREFIX });
+        probe.on('error', () => {});
+        return probe;
+      },
+      replace: (queue, why) => this.replaceConsumer(queue, why),
+    });
   }
 
   /** The BullMQ lock of a job: renewed every half of it while the try runs. */
@@ -171,8 +174,7 @@ export class WorkerHost {
     this.beatTimer = setInterval(() => void this.beat().catch(() => {}), this.beatMs);
     this.beatTimer.unref();
     for (const queue of this.o.queues) this.startWorker(queue);
-    this.watchdog = setInterval(() => void this.checkWorkers().catch(() => {}), WATCHDOG_MS);
-    this.watchdog.unref();
+    this.watchdog.start();
   }
 
   /** Running tries (for the CLI's status line). */
@@ -203,11 +205,11 @@ export class WorkerHost {
       for (const jobId of jobIds) this.cancelTry(jobId, reason, true);
     });
     this.workers.set(queue, worker);
-    this.lastJobAt.set(queue, Date.now());
+    this.watchdog.tookJob(queue);
   }
 
   private async process(queue: string, job: Job<RemoteJob, RemoteResult>, token: string | undefined, signal: AbortSignal | undefined): Promise<RemoteResult> {
-    this.lastJobAt.set(queue, Date.now());
+    this.watchdog.tookJob(queue);
     const jobId = job.id!;
     // Redelivered: the outcome of the run that happened (or happens) here, never a second copy.
     const done = this.done.get(jobId);
@@ -279,7 +281,7 @@ export class WorkerHost {
   }
 
   private result(event: FinishedEvent, logFile: string | null, started?: StartedReport): RemoteResult {
-    return { event, host: this.id, hostname: this.machine, logFile, logTail: readTail(logFile), ...(started === undefined ? {} : { started }) };
+    return { event, host: this.id, hostname: this.machine, logFile, logTail: readLogTail(logFile, this.machine), ...(started === undefined ? {} : { started }) };
   }
 
   /**
@@ -411,42 +413,25 @@ export class WorkerHost {
     await this.redis!.multi().set(hostKey(this.id), JSON.stringify(record), 'PX', ttlMs).zadd(HOSTS_KEY, now, this.id).pexpire(hostInbox(this.id), ttlMs).exec();
   }
 
-  /** The watchdog: a Worker that stopped, or that takes nothing while jobs wait and slots are free, is replaced. */
-  private async checkWorkers(): Promise<void> {
-    if (this.stopping) return;
-    const now = Date.now();
-    for (const [queue, worker] of this.workers) {
-      let why: string | null = worker.isRunning() ? null : 'it stopped running';
-      if (why === null && this.gate.free > 0 && now - (this.lastJobAt.get(queue) ?? now) > STUCK_MS) {
-        let probe = this.probes.get(queue);
-        if (probe === undefined) {
-          probe = new this.bull!.Queue(queue, { connection: this.redis!, prefix: BULL_PREFIX });
-          probe.on('error', () => {});
-          this.probes.set(queue, probe);
-        }
-        const waiting = await probe.getWaitingCount();
-        if (waiting === 0) this.stuckSince.delete(queue);
-        else if (!this.stuckSince.has(queue)) this.stuckSince.set(queue, now);
-        else if (now - this.stuckSince.get(queue)! >= WATCHDOG_MS) why = `it took no job for ${Math.round((now - this.lastJobAt.get(queue)!) / 1000)}s while ${waiting} waited`;
-      }
-      if (why === null) continue;
-      this.o.log(`the consumer of queue '${queue}' is replaced: ${why}`);
-      this.stuckSince.delete(queue);
-      this.workers.delete(queue);
-      void worker.close().catch(() => {}); // its running jobs finish on their own
-      this.startWorker(queue);
-    }
+  /** The watchdog's verdict (consumer-watchdog.ts): this queue's Worker is replaced. */
+  private replaceConsumer(queue: string, why: string): void {
+    const worker = this.workers.get(queue);
+    if (worker === undefined || this.stopping) return;
+    this.o.log(`the consumer of queue '${queue}' is replaced: ${why}`);
+    this.workers.delete(queue);
+    void worker.close().catch(() => {}); // its running jobs finish on their own
+    this.startWorker(queue);
   }
 
   private async shutdown(drainMs: number): Promise<void> {
     this.stopping = true;
-    if (this.watchdog !== null) clearInterval(this.watchdog);
+    const watchdogStopped = this.watchdog.stop();
     // No new jobs; jobs taken but not started go back to their queue.
     await Promise.all([...this.workers.values()].map((w) => w.pause(true).catch(() => {})));
     this.gate.close();
     await this.local.stop({ drainMs });
     await Promise.all([...this.workers.values()].map((w) => w.close().catch(() => {})));
-    await Promise.all([...this.probes.values()].map((q) => q.close().catch(() => {})));
+    await watchdogStopped;
     if (this.beatTimer !== null) clearInterval(this.beatTimer);
     for (const pending of this.xcoms.values()) clearTimeout(pending.timer);
     this.inboxConnection?.disconnect();
@@ -457,24 +442,3 @@ export class WorkerHost {
 }
 
 class GiveBack extends Error {}
-
-/** The end of a try's log (all of it when small), or null when it wrote none. */
-function readTail(file: string | null): string | null {
-  if (file === null) return null;
-  try {
-    const size = statSync(file, { throwIfNoEntry: false })?.size; // a throw costs more than the read
-    if (size === undefined) return null; // the try wrote no log
-    const length = Math.min(size, LOG_TAIL_BYTES);
-    const buffer = Buffer.alloc(length);
-    const fd = openSync(file, 'r');
-    try {
-      readSync(fd, buffer, 0, length, size - length);
-    } finally {
-      closeSync(fd);
-    }
-    const text = buffer.toString('utf8');
-    return size > length ? `[kiln: the first ${size - length} bytes of this log stayed on worker host ${hostname()}, in ${file}]\n${text}` : text;
-  } catch {
-    return null;
-  }
-}
