@@ -3,8 +3,8 @@
  * and 2 `kiln worker` hosts (as bench/cases/remote.mjs runs them), with Redis's own
  * `INFO commandstats` reset before and read after, so each command's calls and server time
  * per task instance are exact, not sampled (commands run inside BullMQ's Lua scripts count
- * there too). Also the CPU of every thread of the scheduler and of each host (/proc; the main
- * thread apart, the others are pool workers, GC helpers and libuv, all named `node`), and with
+ * there too). Also the CPU of the scheduler and of each host, the main thread apart from the
+ * others (pool workers, GC helpers and libuv, all named `node`; from /proc), and with
  * MONITOR=1 the top-level commands by client (redis-cli monitor during the measured run).
  * Run after `npm run build`:
  *
@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeDag } from '../lib/dags.mjs';
 import { startModeServer } from '../lib/mode-client.mjs';
+import { procCpuMs } from '../lib/proc-cpu.mjs';
 import { hasRedisServer, NO_REDIS_SERVER, startOwnRedis, startWorkerHosts } from '../lib/remote-rig.mjs';
 
 const isolation = process.argv[2] ?? 'thread';
@@ -43,18 +44,10 @@ function commandStats(port) {
   return stats;
 }
 
-/** CPU ms of each thread of a process, by thread name (main thread: the pid's own). */
+/** CPU ms of a process's main thread and of all its other threads together. */
 function threadCpu(pid) {
-  const byName = {};
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const name = Number(tid) === pid ? 'main' : comm;
-      byName[name] = (byName[name] ?? 0) + ((Number(f[11]) + Number(f[12])) * 1000) / 100;
-    } catch {}
-  }
+  const byName = { main: 0, others: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) byName[Number(tid) === pid ? 'main' : 'others'] += procCpuMs(pid, tid);
   return byName;
 }
 

@@ -15,13 +15,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { median } from '../lib/stats.mjs';
 
-const opt = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? fallback : process.argv[i + 1];
-};
-const sides = { before: opt('before'), after: opt('after', '.') };
-const pairs = Number(opt('pairs', '6'));
+const { values: args } = parseArgs({ options: { before: { type: 'string' }, after: { type: 'string', default: '.' }, pairs: { type: 'string', default: '6' } } });
+const sides = { before: args.before, after: args.after };
+const pairs = Number(args.pairs);
 if (!sides.before) {
   console.error('usage: node bench/experiments/scheduler-start.mjs --before <built checkout> [--after .] [--pairs 6]');
   process.exit(2);
@@ -50,7 +49,6 @@ function once(checkout) {
   }
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const out = { before: [], after: [] };
 for (let i = 0; i < pairs; i++) {
   for (const side of i % 2 === 0 ? ['before', 'after'] : ['after', 'before']) out[side].push(once(sides[side]));

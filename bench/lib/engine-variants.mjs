@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXAMPLE_DAG, writeDag } from './dags.mjs';
 import { interleave } from './interleave.mjs';
-import { openBenchContext } from './kiln.mjs';
+import { countStoreWrites, openBenchContext } from './kiln.mjs';
 import { median } from './stats.mjs';
 
 export async function compareEngineVariants({ mode, rounds, variants: patches }) {
@@ -22,17 +22,12 @@ export async function compareEngineVariants({ mode, rounds, variants: patches })
     for (const [v, patch] of Object.entries(patches)) {
       const b = await openBenchContext(join(tmp, v), { executor: mode });
       patch(b.ctx);
-      let writes = 0;
-      const write = b.ctx.store.write.bind(b.ctx.store);
-      b.ctx.store.write = (batch) => {
-        writes++;
-        return write(batch);
-      };
+      const writes = countStoreWrites(b.ctx);
       const big = await b.loadDag(wide);
       const one = await b.loadDag(EXAMPLE_DAG);
       await b.runConcurrent(big, 40);
       await b.runConcurrent(one, 1);
-      variants[v] = { b, big, one, writes: () => writes };
+      variants[v] = { b, big, one, writes };
     }
     const measure = (v) => async () => {
       const { b, big, one } = variants[v];

@@ -17,6 +17,17 @@ import { createStore } from '../../dist/src/store/index.js';
 
 let runSeq = 0;
 
+/** Counts the store.write() calls (engine flushes: one transaction each) of this context from now on; returns the count's reader. */
+export function countStoreWrites(ctx) {
+  let writes = 0;
+  const write = ctx.store.write.bind(ctx.store);
+  ctx.store.write = (batch) => {
+    writes++;
+    return write(batch);
+  };
+  return () => writes;
+}
+
 /** A KilnConfig for a scratch home: SQLite file in it, no kiln.config file, no KILN_* env. */
 export async function benchConfig(home, { executor, parallelism, databaseUrl, ...rest } = {}) {
   mkdirSync(home, { recursive: true });

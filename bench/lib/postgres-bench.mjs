@@ -17,6 +17,7 @@ import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { procCpuMs } from './proc-cpu.mjs';
 
 export const POSTGRES_URL = process.env.KILN_TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test';
 export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
@@ -118,16 +119,6 @@ export async function rawLatency(db, { roundTrips = 300, commits = 150 } = {}) {
   }
 }
 
-/** CPU time (user + system, ms) of one process so far, from /proc; 0 when it is gone (or off Linux). */
-export function procCpuMs(pid) {
-  try {
-    // After the command name: state ppid ... utime (14th field) stime (15th), in clock ticks (100/s).
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return 0;
-  }
-}
 
 /**
  * The CPU of the PostgreSQL server processes (backends) serving connections named `appName`:

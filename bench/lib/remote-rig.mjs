@@ -19,6 +19,7 @@ import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, hasRedisServer, NO_REDIS_SERVER, spawnRedis } from '../../scripts/redis-server.mjs';
+import { procCpuMs } from './proc-cpu.mjs';
 
 export { hasRedisServer, NO_REDIS_SERVER };
 
@@ -171,14 +172,7 @@ function sleep(ms) {
  * measurement: scheduler, worker hosts and Redis each in their own processes. Off Linux: 0.
  */
 export function cpuMsOfTree(pid) {
-  let ms = 0;
-  try {
-    // After the command name: state ppid ... utime (14th field) stime (15th), in clock ticks (100/s).
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    ms += (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return 0;
-  }
+  let ms = procCpuMs(pid);
   try {
     const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
     for (const child of children ? children.split(' ') : []) ms += cpuMsOfTree(Number(child));
